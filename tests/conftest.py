@@ -1,0 +1,30 @@
+"""Shared fixtures: where the reference data in ``../shared/data`` lives.
+
+The path comes from ``BRAINALIGN_SHARED_DATA`` (default: ``../shared/data`` beside the project).
+Tests that need it skip with a reason when it is absent, except in CI (``CI`` set), where its
+absence is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("BRAINALIGN_SHARED_DATA", PROJECT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not (path / "README.md").is_file():
+        msg = f"reference data not found at {path} (set BRAINALIGN_SHARED_DATA)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path

@@ -1,0 +1,346 @@
+"""Reading and writing brainalign's Zarr (v3) stores: the only module that calls zarr.
+
+Every stage output is one directory store that ``xarray.open_zarr`` (one group) or
+``xarray.open_datatree`` (several groups: one per layer in a features store, one per ROI in
+a brain store) opens. This module keeps the storage contract of ``shared/DESIGN.md``:
+
+* **chunks**: rows (``stimulus``/``trial``) in chunks of at most 1024; ``unit`` chunks sized
+  so that one chunk holds about :data:`TARGET_CHUNK_BYTES`;
+* **provenance** root attributes ``brainalign_version``, ``stage``, ``params`` (JSON),
+  ``inputs`` (path -> content hash), ``seed`` and ``created`` (the only non-deterministic one);
+* **atomic writes**: a store is written under a temporary sibling path and renamed into place
+  when complete, so a failed or killed stage leaves nothing that looks complete.
+
+:class:`StreamingStore` writes arrays row block by row block (feature extraction) and can
+resume a killed write from its last complete block.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from . import __version__
+
+ROW_DIMS = ("stimulus", "trial")
+MAX_ROW_CHUNK = 1024
+TARGET_CHUNK_BYTES = 32 * 2**20
+PROVENANCE_KEYS = ("brainalign_version", "stage", "params", "inputs", "seed", "created")
+_PARTIAL_SUFFIX = ".partial"
+
+__all__ = [
+    "StreamingStore",
+    "chunk_shape",
+    "content_hash",
+    "group_names",
+    "open_dataset",
+    "open_tree",
+    "provenance",
+    "read_provenance",
+    "write_dataset",
+    "write_tree",
+]
+
+
+# --------------------------------------------------------------------------- chunks
+def chunk_shape(dims: tuple[str, ...], shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """Chunk shape under the storage contract.
+
+    Row dimensions (``stimulus``, ``trial``) get ``min(n, 1024)``; the ``unit`` dimension gets
+    ``max(1, TARGET_CHUNK_BYTES // (itemsize * prod(other chunk sizes)))``; every other dimension
+    is kept whole. Arrays smaller than one target chunk are stored as a single chunk.
+    """
+    chunks = [min(n, MAX_ROW_CHUNK) if d in ROW_DIMS else n for d, n in zip(dims, shape)]
+    if "unit" in dims:
+        u = dims.index("unit")
+        others = int(np.prod([c for i, c in enumerate(chunks) if i != u], dtype=np.int64)) or 1
+        chunks[u] = int(min(shape[u], max(1, TARGET_CHUNK_BYTES // (itemsize * others))))
+    return tuple(max(1, c) for c in chunks)
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    enc = {}
+    for name, var in ds.variables.items():
+        if var.dtype.kind in "OUT":  # strings: variable-length UTF-8 takes no chunk size
+            continue
+        enc[name] = {"chunks": chunk_shape(var.dims, var.shape, var.dtype.itemsize)}
+    return enc
+
+
+def _strings_as_objects(ds: xr.Dataset) -> xr.Dataset:
+    """Store fixed-width numpy strings as Zarr v3 variable-length UTF-8 strings."""
+    fixes = {n: v.astype(object) for n, v in ds.variables.items() if v.dtype.kind == "U"}
+    if not fixes:
+        return ds
+    ds = ds.copy()
+    for name, var in fixes.items():
+        if name in ds.coords:
+            ds = ds.assign_coords({name: var})
+        else:
+            ds[name] = var
+    return ds
+
+
+# ----------------------------------------------------------------------- provenance
+def content_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, or of a directory's relative paths and file contents in sorted order.
+
+    A brainalign store's ``created`` attribute is left out, so the hash of a store depends only
+    on its data, its parameters and its inputs.
+    """
+    path = Path(path)
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    if not files and not path.exists():
+        raise FileNotFoundError(f"input {path} does not exist")
+    for f in files:
+        h.update(str(f.relative_to(path) if f != path else f.name).encode())
+        if f.name == "zarr.json" and f.parent == path:
+            meta = json.loads(f.read_bytes())
+            meta.get("attributes", {}).pop("created", None)
+            h.update(json.dumps(meta, sort_keys=True).encode())
+            continue
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(2**20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def provenance(stage: str, params: Mapping, inputs=(), seed: int | None = None) -> dict:
+    """Root attributes of a stage's store (see the module docstring).
+
+    ``inputs`` is a sequence of paths (hashed here) or a mapping path -> hash.
+    """
+    if not isinstance(inputs, Mapping):
+        inputs = {str(p): content_hash(p) for p in inputs}
+    return {
+        "brainalign_version": __version__,
+        "stage": stage,
+        "params": json.dumps(params, sort_keys=True, default=str),
+        "inputs": dict(sorted((str(k), v) for k, v in inputs.items())),
+        "seed": seed,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def read_provenance(path: str | os.PathLike) -> dict:
+    """Provenance attributes of a store, with ``params`` decoded from JSON."""
+    attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    missing = [k for k in PROVENANCE_KEYS if k not in attrs]
+    if missing:
+        raise ValueError(f"{path} is not a brainalign store: root attributes {missing} are missing")
+    attrs["params"] = json.loads(attrs["params"])
+    return attrs
+
+
+# ------------------------------------------------------------------- atomic writing
+def _tmp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Rename a complete temporary store into place, replacing an older store."""
+    if path.exists():
+        old = _tmp_sibling(path)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, path)
+
+
+def _write_atomically(path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    try:
+        write(tmp)
+        _publish(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
+
+
+def _to_zarr(obj, target: Path, mode: str = "w", group: str | None = None) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # zarr: "no v3 spec" notices
+        obj.to_zarr(target, mode=mode, group=group, zarr_format=3, consolidated=False,
+                    encoding=_encoding(obj))
+
+
+def write_dataset(path, ds: xr.Dataset, *, stage: str, params: Mapping, inputs=(),
+                  seed: int | None = None) -> Path:
+    """Write one dataset as a single-group store at ``path``, atomically, with provenance."""
+    ds = _strings_as_objects(ds)
+    ds = ds.assign_attrs({**ds.attrs, **provenance(stage, params, inputs, seed)})
+    return _write_atomically(path, lambda tmp: _to_zarr(ds, tmp))
+
+
+def write_tree(path, groups: Mapping[str, xr.Dataset], *, stage: str, params: Mapping,
+               inputs=(), seed: int | None = None, root: xr.Dataset | None = None) -> Path:
+    """Write named groups (layers, ROIs) as one store at ``path``, atomically, with provenance.
+
+    ``root`` holds variables shared by every group (for example stimulus metadata).
+    """
+    for name in groups:
+        if not name or "/" in name:
+            raise ValueError(f"group name {name!r} must be non-empty and contain no '/'")
+    root = _strings_as_objects(root if root is not None else xr.Dataset())
+    root = root.assign_attrs({**root.attrs, **provenance(stage, params, inputs, seed)})
+
+    def write(tmp: Path) -> None:
+        _to_zarr(root, tmp)
+        for name, ds in groups.items():
+            _to_zarr(_strings_as_objects(ds), tmp, mode="a", group=name)
+
+    return _write_atomically(path, write)
+
+
+# -------------------------------------------------------------------------- reading
+def _check_complete(path: Path) -> None:
+    if not (path / "zarr.json").is_file():
+        raise FileNotFoundError(f"no brainalign store at {path} (expected a Zarr v3 directory)")
+
+
+def open_dataset(path, group: str | None = None) -> xr.Dataset:
+    """Open one group of a store lazily (``xarray.open_zarr``)."""
+    path = Path(path)
+    _check_complete(path)
+    return xr.open_zarr(path, group=group, consolidated=False, zarr_format=3)
+
+
+def open_tree(path) -> xr.DataTree:
+    """Open a store with all its groups (``xarray.open_datatree``)."""
+    path = Path(path)
+    _check_complete(path)
+    return xr.open_datatree(path, engine="zarr", consolidated=False, zarr_format=3)
+
+
+def group_names(path) -> list[str]:
+    """Names of the groups directly below a store's root (layers, ROIs), sorted."""
+    root = zarr.open_group(str(path), mode="r")
+    return sorted(name for name, _ in root.groups())
+
+
+# ------------------------------------------------------------------------ streaming
+class StreamingStore:
+    """Write a store's arrays block by block along their first (row) dimension, resumably.
+
+    Rows are written to ``<path>.partial``; the number of complete rows and a fingerprint of the
+    job (``params`` and ``inputs``) are kept in its root attributes. Opening a partial store whose
+    fingerprint matches resumes it (:attr:`rows_done` says where); one whose fingerprint differs
+    is discarded. :meth:`finish` adds provenance and renames the store into place.
+
+    >>> with StreamingStore(out, stage="features", params=p, inputs=[stim], n_rows=96) as s:
+    ...     s.create("conv1", "features", ("stimulus", "unit"), (96, 4096), "float32",
+    ...              coords={"stimulus_id": ("stimulus", ids)})
+    ...     for start in range(s.rows_done, 96, 32):
+    ...         s.write_rows("conv1", "features", start, block)
+    ...         s.commit_rows(start + len(block))
+    ...     s.finish()
+    """
+
+    def __init__(self, path, *, stage: str, params: Mapping, inputs=(), n_rows: int,
+                 seed: int | None = None):
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + _PARTIAL_SUFFIX)
+        self.n_rows = int(n_rows)
+        self._prov = provenance(stage, params, inputs, seed)
+        self._fingerprint = hashlib.sha256(
+            json.dumps([self._prov["params"], self._prov["inputs"], self.n_rows]).encode()
+        ).hexdigest()
+        self._root = self._open_or_reset()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False  # a partial store stays on disk so that a rerun can resume it
+
+    def _open_or_reset(self) -> zarr.Group:
+        if self.partial.exists():
+            try:
+                root = zarr.open_group(str(self.partial), mode="r+", zarr_format=3)
+                if root.attrs.get("fingerprint") == self._fingerprint:
+                    return root
+            except Exception:  # unreadable leftovers of a killed run: start afresh
+                pass
+            shutil.rmtree(self.partial)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        root = zarr.open_group(str(self.partial), mode="w", zarr_format=3)
+        root.attrs.update({"fingerprint": self._fingerprint, "rows_done": 0})
+        return root
+
+    @property
+    def rows_done(self) -> int:
+        """Rows (along the first dimension) already written by this or an earlier run."""
+        return int(self._root.attrs["rows_done"])
+
+    def _group(self, group: str | None) -> zarr.Group:
+        return self._root if not group else self._root.require_group(group)
+
+    def create(self, group: str | None, name: str, dims: tuple[str, ...], shape, dtype,
+               coords: Mapping | None = None, attrs: Mapping | None = None) -> None:
+        """Create an array (if a resumed store lacks it) and write its coordinates in full.
+
+        ``coords`` maps a coordinate name to ``(dim, values)``; ``attrs`` go on the array.
+        """
+        g = self._group(group)
+        if name not in g:
+            arr = g.create_array(name, shape=tuple(shape), dtype=dtype,
+                                 chunks=chunk_shape(tuple(dims), tuple(shape), np.dtype(dtype).itemsize),
+                                 dimension_names=tuple(dims), fill_value=0)
+            arr.attrs.update(dict(attrs or {}))
+            coord_names = []
+            for cname, (cdim, values) in (coords or {}).items():
+                self._write_coord(g, cname, cdim, np.asarray(values))
+                coord_names.append(cname)
+            if coord_names:
+                arr.attrs["coordinates"] = " ".join(coord_names)
+
+    @staticmethod
+    def _write_coord(g: zarr.Group, name: str, dim: str, values: np.ndarray) -> None:
+        if name in g:
+            return
+        if values.dtype.kind in "UO":
+            c = g.create_array(name, shape=values.shape, dtype=str, dimension_names=(dim,))
+            c[:] = values.astype(str).astype(object)
+        else:
+            c = g.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=(dim,))
+            c[:] = values
+
+    def write_rows(self, group: str | None, name: str, start: int, values: np.ndarray) -> None:
+        """Write ``values`` into rows ``start : start + len(values)`` of an array."""
+        self._group(group)[name][start:start + len(values)] = values
+
+    def commit_rows(self, rows_done: int) -> None:
+        """Record that every array is complete up to row ``rows_done`` (call after each block)."""
+        self._root.attrs["rows_done"] = int(rows_done)
+
+    def set_attrs(self, group: str | None, attrs: Mapping) -> None:
+        """Set attributes of a group (or of the root when ``group`` is None)."""
+        self._group(group).attrs.update(dict(attrs))
+
+    def finish(self) -> Path:
+        """Check every row is written, add provenance, and rename the store into place."""
+        if self.rows_done != self.n_rows:
+            raise RuntimeError(f"{self.partial}: {self.rows_done} of {self.n_rows} rows written")
+        attrs = dict(self._root.attrs)
+        for key in ("fingerprint", "rows_done"):
+            attrs.pop(key)
+        attrs.update(self._prov)
+        self._root.attrs.put(attrs)
+        _publish(self.partial, self.path)
+        return self.path
