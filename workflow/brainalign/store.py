@@ -17,6 +17,7 @@ resume a killed write from its last complete block.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -41,6 +42,7 @@ _PARTIAL_SUFFIX = ".partial"
 
 __all__ = [
     "StreamingStore",
+    "atomic_directory",
     "chunk_shape",
     "content_hash",
     "group_names",
@@ -160,17 +162,29 @@ def _publish(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
-def _write_atomically(path, write) -> Path:
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yield a temporary sibling of ``path`` to fill; rename it to ``path`` if the block succeeds.
+
+    On any error the temporary directory is removed, so ``path`` is either absent, the previous
+    complete version, or the new complete version. Used for every store and for other directory
+    outputs (a simulated BIDS dataset).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
     try:
-        write(tmp)
+        yield tmp
         _publish(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    return path
+
+
+def _write_atomically(path, write) -> Path:
+    with atomic_directory(path) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def _to_zarr(obj, target: Path, mode: str = "w", group: str | None = None) -> None:
@@ -180,12 +194,25 @@ def _to_zarr(obj, target: Path, mode: str = "w", group: str | None = None) -> No
                     encoding=_encoding(obj))
 
 
+def _consolidate(target: Path) -> None:
+    """Consolidate the metadata of a complete store, so ``xarray.open_zarr(path)`` opens it in one
+    read (zarr-python's v3 consolidated metadata; plain Zarr readers ignore it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(str(target), zarr_format=3)
+
+
 def write_dataset(path, ds: xr.Dataset, *, stage: str, params: Mapping, inputs=(),
                   seed: int | None = None) -> Path:
     """Write one dataset as a single-group store at ``path``, atomically, with provenance."""
     ds = _strings_as_objects(ds)
     ds = ds.assign_attrs({**ds.attrs, **provenance(stage, params, inputs, seed)})
-    return _write_atomically(path, lambda tmp: _to_zarr(ds, tmp))
+
+    def write(tmp: Path) -> None:
+        _to_zarr(ds, tmp)
+        _consolidate(tmp)
+
+    return _write_atomically(path, write)
 
 
 def write_tree(path, groups: Mapping[str, xr.Dataset], *, stage: str, params: Mapping,
@@ -204,6 +231,7 @@ def write_tree(path, groups: Mapping[str, xr.Dataset], *, stage: str, params: Ma
         _to_zarr(root, tmp)
         for name, ds in groups.items():
             _to_zarr(_strings_as_objects(ds), tmp, mode="a", group=name)
+        _consolidate(tmp)
 
     return _write_atomically(path, write)
 
@@ -214,18 +242,27 @@ def _check_complete(path: Path) -> None:
         raise FileNotFoundError(f"no brainalign store at {path} (expected a Zarr v3 directory)")
 
 
+def _decode_strings(ds: xr.Dataset) -> xr.Dataset:
+    """numpy ``StringDType`` arrays (how zarr returns strings) as fixed-width ``str`` arrays, so that
+    ``.astype(str)``, comparisons and pandas work as on any other string array."""
+    fixes = {n: (v.dims, np.array(v.values.tolist(), dtype=str), v.attrs)
+             for n, v in ds.variables.items() if v.dtype.kind == "T"}
+    return ds.assign_coords({n: f for n, f in fixes.items() if n in ds.coords}).assign(
+        {n: f for n, f in fixes.items() if n not in ds.coords})
+
+
 def open_dataset(path, group: str | None = None) -> xr.Dataset:
-    """Open one group of a store lazily (``xarray.open_zarr``)."""
+    """Open one group of a store lazily (``xarray.open_zarr``); string variables are decoded."""
     path = Path(path)
     _check_complete(path)
-    return xr.open_zarr(path, group=group, consolidated=False, zarr_format=3)
+    return _decode_strings(xr.open_zarr(path, group=group, zarr_format=3))
 
 
 def open_tree(path) -> xr.DataTree:
     """Open a store with all its groups (``xarray.open_datatree``)."""
     path = Path(path)
     _check_complete(path)
-    return xr.open_datatree(path, engine="zarr", consolidated=False, zarr_format=3)
+    return xr.open_datatree(path, engine="zarr", zarr_format=3)
 
 
 def group_names(path) -> list[str]:
@@ -342,5 +379,6 @@ class StreamingStore:
             attrs.pop(key)
         attrs.update(self._prov)
         self._root.attrs.put(attrs)
+        _consolidate(self.partial)
         _publish(self.partial, self.path)
         return self.path

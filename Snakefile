@@ -1,0 +1,40 @@
+# brainalign: a reproducible brain-model alignment study, from stimuli to a report.
+# Run `snakemake --cores 2` (the profile in profiles/default is loaded automatically).
+# Every stage writes one Zarr store under `results_dir`; see README.md and ../shared/DESIGN.md.
+
+from pathlib import Path
+
+from brainalign.config import ConfigError, validate_config
+from brainalign.plan import StudyPlan
+
+
+configfile: "config/config.yaml"
+
+
+# Validate before anything is planned: an unknown key, a wrong type or a missing file is an error
+# that names the key, and no job starts.
+config.update(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
+PLAN = StudyPlan(config)
+R = config["results_dir"]
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/stimuli.smk"
+include: "rules/features.smk"
+include: "rules/simulate.smk"
+include: "rules/fmri.smk"
+include: "rules/encoding.smk"
+include: "rules/rsa.smk"
+include: "rules/similarity.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        PLAN.similarity_stores(),
+        f"{R}/summary.csv",
+        f"{R}/recovery.csv",
+        f"{R}/figures/score_by_layer.png",
+    default_target: True

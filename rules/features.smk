@@ -1,0 +1,21 @@
+rule features:
+    """Model activations of one model on one stimulus set, one group per layer (streamed to disk)."""
+    input:
+        stimuli=f"{R}/stimuli/{{stimset}}.zarr",
+    output:
+        directory(f"{R}/features/{{stimset}}/{{model}}.zarr"),
+    params:
+        spec=lambda wc: as_json(config["models"][wc.model]),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/features/{stimset}_{model}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    cache: "omit-software"
+    shell:
+        "brainalign features --spec {params.spec:q} --seed {params.seed} --stimuli {input.stimuli} "
+        "--out {output} > {log} 2>&1"

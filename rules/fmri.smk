@@ -1,0 +1,20 @@
+rule fmri:
+    """Single-trial betas of one subject with nilearn's FirstLevelModel, one group per ROI."""
+    input:
+        bids=lambda wc: PLAN.bids_dir(wc.dataset),
+        stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
+    output:
+        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+    params:
+        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/fmri/{dataset}_sub-{sub}.log",
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "brainalign fmri --spec {params.spec:q} --seed {params.seed} --bids {input.bids} "
+        "--subject {wildcards.sub} --stimuli {input.stimuli} --out {output} > {log} 2>&1"

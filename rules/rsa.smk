@@ -1,0 +1,21 @@
+rule rsa:
+    """RSA of every layer of one model against every ROI of one subject, with bootstrap samples."""
+    input:
+        brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
+        features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
+    output:
+        directory(f"{R}/rsa/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
+    params:
+        spec=lambda wc: as_json({**config["rsa"], "dataset": wc.dataset, "subject": wc.sub, "model": wc.model}),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/rsa/{dataset}_sub-{sub}_{model}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "brainalign rsa --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
+        "--features {input.features} --out {output} > {log} 2>&1"

@@ -1,0 +1,20 @@
+rule similarity:
+    """Model-model similarity of every pair of layers of the models that see one stimulus set."""
+    input:
+        lambda wc: [PLAN.features_store(wc.stimset, m) for m in PLAN.models_for(wc.stimset)],
+    output:
+        directory(f"{R}/similarity/{{stimset}}.zarr"),
+    params:
+        spec=as_json(config["similarity"]),
+        features=lambda wc: " ".join(f"{m}={PLAN.features_store(wc.stimset, m)}" for m in PLAN.models_for(wc.stimset)),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/similarity/{stimset}.log",
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "brainalign similarity --spec {params.spec:q} --seed {params.seed} --features {params.features} "
+        "--out {output} > {log} 2>&1"

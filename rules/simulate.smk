@@ -1,0 +1,27 @@
+def _generating_features(wc):
+    """Features stores of the models that drive the simulated ROIs of a dataset."""
+    spec = config["datasets"][wc.dataset]
+    models = sorted({gen["model"] for gen in spec["simulate"]["rois"].values()})
+    return {m: PLAN.features_store(spec["stimuli"], m) for m in models}
+
+
+rule simulate:
+    """Write the simulated BIDS dataset of a study whose generating layers are known."""
+    input:
+        unpack(lambda wc: {"stimuli": PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)), **_generating_features(wc)}),
+    output:
+        directory(f"{R}/bids/{{dataset}}"),
+    params:
+        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+        features=lambda wc: " ".join(f"{m}={p}" for m, p in _generating_features(wc).items()),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/simulate/{dataset}.log",
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "brainalign simulate --spec {params.spec:q} --seed {params.seed} --stimuli {input.stimuli} "
+        "--features {params.features} --out {output} > {log} 2>&1"

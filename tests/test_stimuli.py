@@ -1,0 +1,62 @@
+"""Stimulus sets: the procedural shapes, words and image folders."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brainalign.stimuli import build_stimulus_set, image_folder, render_shapes, words
+
+
+def test_shapes_are_every_combination_with_captions():
+    ds = render_shapes(seed=0, image_size=24)
+    assert ds.image.shape == (4 * 3 * 4 * 2, 24, 24, 3) and ds.image.dtype == np.uint8
+    assert len(set(ds.stimulus_id.values)) == 96
+    i = list(ds.stimulus_id.values).index("circle-green-top-small")
+    assert ds.text.values[i] == "a small green circle at the top"
+
+
+def test_shapes_are_drawn_where_and_in_the_colour_the_caption_says():
+    ds = render_shapes(seed=1, image_size=32, jitter=0.0, background_noise=0.0)
+    for sid, img in zip(ds.stimulus_id.values, ds.image.values.astype(int)):
+        shape, colour, position, size = sid.split("-")
+        ink = np.abs(img - 128).sum(axis=2) > 60  # pixels that differ from the grey background
+        ys, xs = np.nonzero(ink)
+        cx, cy = xs.mean() / 31, ys.mean() / 31
+        expected = {"left": (0.3, 0.5), "right": (0.7, 0.5), "top": (0.5, 0.3), "bottom": (0.5, 0.7)}[position]
+        assert abs(cx - expected[0]) < 0.08 and abs(cy - expected[1]) < 0.12, sid  # a triangle's centroid is r/3 low
+        mean_rgb = img[ink].mean(axis=0)
+        assert np.argmax(mean_rgb) == {"red": 0, "green": 1, "blue": 2}[colour], sid
+    large = ink_area(ds, "square-red-left-large")
+    assert large > 2.5 * ink_area(ds, "square-red-left-small")
+
+
+def ink_area(ds, sid):
+    img = ds.image.values[list(ds.stimulus_id.values).index(sid)].astype(int)
+    return int((np.abs(img - 128).sum(axis=2) > 60).sum())
+
+
+def test_shapes_are_deterministic_from_the_seed():
+    a, b, c = (render_shapes(seed=s, image_size=16).image.values for s in (3, 3, 4))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_words_and_image_folder(tmp_path):
+    ds = words({"face": "a face", "house": "a house"})
+    assert ds.stimulus_id.values.tolist() == ["face", "house"] and ds.text.values[1] == "a house"
+    for name, colour in (("b", (0, 0, 255)), ("a", (255, 0, 0))):
+        Image.new("RGB", (40, 30), colour).save(tmp_path / f"{name}.png")
+    ds = image_folder(tmp_path, image_size=16)
+    assert ds.stimulus_id.values.tolist() == ["a", "b"] and ds.image.shape == (2, 16, 16, 3)
+    assert ds.image.values[0, 8, 8].tolist() == [255, 0, 0]
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({"kind": "shapes", "colours": ["mauve"]}, "colours"),
+    ({"kind": "shapes", "image_size": 4}, "image_size"),
+    ({"kind": "words", "items": ["a", "a"]}, "duplicated"),
+    ({"kind": "sounds"}, "sounds"),
+])
+def test_bad_stimulus_specs_are_named(spec, match):
+    with pytest.raises(ValueError, match=match):
+        build_stimulus_set(spec, seed=0)

@@ -1,0 +1,96 @@
+"""The ``brainalign`` command line: one subcommand per stage, as the rules call them.
+
+Every stage takes its resolved config section as JSON (``--spec``), its input paths, and the
+output path; it can be run by hand on the same paths. ``brainalign layers`` lists a model's
+layers with their output shapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text[:200]}") from None
+
+
+def _named_path(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="brainalign", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
+
+    def stage(name, help_):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--spec", type=_json, required=True, help="the stage's resolved config (JSON)")
+        s.add_argument("--seed", type=int, default=0, help="seed of every random step")
+        s.add_argument("--out", type=Path, required=True, help="output store (or folder)")
+        return s
+
+    stage("stimuli", "render a stimulus set")
+    s = stage("features", "extract model activations for a stimulus set")
+    s.add_argument("--stimuli", type=Path, required=True)
+    s = stage("simulate", "write the simulated BIDS dataset of a study")
+    s.add_argument("--stimuli", type=Path, required=True)
+    s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
+    s = stage("fmri", "single-trial betas per ROI for one subject")
+    s.add_argument("--bids", type=Path, required=True)
+    s.add_argument("--subject", required=True)
+    s.add_argument("--stimuli", type=Path, required=True)
+    for name, help_ in (("encoding", "cross-validated ridge encoding of every layer"),
+                        ("rsa", "representational similarity analysis of every layer")):
+        s = stage(name, help_)
+        s.add_argument("--brain", type=Path, required=True)
+        s.add_argument("--features", type=Path, required=True)
+    s = stage("similarity", "model-model similarity of every pair of layers")
+    s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
+    s = stage("summarize", "summary table, recovery table and figures")
+    s.add_argument("--encoding", type=Path, nargs="*", default=[])
+    s.add_argument("--rsa", type=Path, nargs="*", default=[])
+
+    s = sub.add_parser("layers", help="list a model's layers and their output shapes")
+    s.add_argument("--spec", type=_json, required=True, help="the model's config entry (JSON)")
+    s.add_argument("--stimuli", type=Path, required=True, help="a stimulus store (one batch is used)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    if args.stage == "layers":
+        from . import store
+        from .models.extract import list_layers
+
+        for name, shape in list_layers(args.spec, store.open_dataset(args.stimuli)):
+            print(f"{name}\t{tuple(shape)}")
+        return 0
+    module = importlib.import_module(f"brainalign.stages.{args.stage}")
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "verbose", "spec", "out", "seed")}
+    for key in ("features",):
+        if isinstance(kwargs.get(key), list):
+            kwargs[key] = dict(kwargs[key])
+    try:
+        module.run(args.spec, out=args.out, seed=args.seed, **kwargs)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        logging.getLogger("brainalign").error("%s failed: %s", args.stage, err)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

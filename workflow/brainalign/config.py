@@ -1,0 +1,121 @@
+"""Study configuration: defaults, validation against ``config/schema.yaml``, and cross-checks.
+
+:func:`validate_config` is called by the Snakefile before any job is planned. Every problem is
+reported as a :class:`ConfigError` whose message names the key at fault (dotted path, e.g.
+``models.cnn.layers``), so that a bad config fails at once and says where.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+DEFAULTS = {
+    "results_dir": "results",
+    "shared_data": "../shared/data",
+    "encoding": {"alphas": [0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6], "inner_folds": 3,
+                 "backend": "numpy", "target_batch_size": 4096},
+    "rsa": {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": 100},
+    "similarity": {"metrics": ["cka_linear", "mutual_knn"]},
+}
+MODEL_DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
+GLM_DEFAULTS = {"method": "lsa", "hrf_model": "glover", "drift_model": "cosine", "high_pass": 0.01,
+                "noise_model": "ar1", "stimulus_column": "stimulus_id", "drop_unknown": False}
+SIMULATION_DEFAULTS = {"runs": 4, "repeats": 2, "tr": 2.0, "trial_interval": 4.0,
+                       "stimulus_duration": 1.0, "jitter": 1.0, "snr": 1.0, "grid": [14, 7, 7],
+                       "roi_size": 5, "voxel_size": 3.0}
+
+
+class ConfigError(ValueError):
+    """A study config that cannot run; the message names the key at fault."""
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    where = _dotted(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        keys = ", ".join(f"'{_dotted([*error.absolute_path, k])}'" for k in extra)
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        return f"unknown key {keys} (allowed here: {allowed})"
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return f"missing required key '{_dotted([*error.absolute_path, missing])}'"
+    if error.validator == "type":
+        return (f"key '{where}' must be of type {error.validator_value}, "
+                f"got {error.instance!r} ({type(error.instance).__name__})")
+    if error.validator == "enum":
+        return f"key '{where}' is {error.instance!r}; allowed values: {error.validator_value}"
+    return f"key '{where}': {error.message}"
+
+
+def _merge(defaults: dict, given: dict) -> dict:
+    out = copy.deepcopy(defaults)
+    for key, value in given.items():
+        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+    return out
+
+
+def shared_data_dir(config: dict) -> str:
+    """The shared data folder: ``BRAINALIGN_SHARED_DATA`` if set, else ``config['shared_data']``."""
+    return os.environ.get("BRAINALIGN_SHARED_DATA") or config.get("shared_data", DEFAULTS["shared_data"])
+
+
+def validate_config(config: dict, schema_path) -> dict:
+    """Validate ``config`` against the schema and cross-check its references.
+
+    Returns a resolved copy: defaults filled in, ``{shared_data}`` replaced in model paths.
+    Raises :class:`ConfigError` naming the first key at fault.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config),
+                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        raise ConfigError(f"config: {_schema_message(errors[0])}")
+    cfg = _merge(DEFAULTS, config)
+    shared = shared_data_dir(cfg)
+    cfg["shared_data"] = shared
+    for name, model in cfg["models"].items():
+        model = cfg["models"][name] = _merge(MODEL_DEFAULTS, model)
+        for key in ("weights", "path"):
+            if isinstance(model.get(key), str):
+                model[key] = model[key].replace("{shared_data}", shared)
+        if model.get("weights") and not Path(model["weights"]).is_file():
+            raise ConfigError(f"config: key 'models.{name}.weights': file {model['weights']} does not exist")
+    for name, ds in cfg["datasets"].items():
+        where = f"datasets.{name}"
+        if ds["stimuli"] not in cfg["stimuli"]:
+            raise ConfigError(f"config: key '{where}.stimuli' names stimulus set {ds['stimuli']!r}, "
+                              f"which is not under 'stimuli' ({sorted(cfg['stimuli'])})")
+        ds["glm"] = _merge(GLM_DEFAULTS, ds.get("glm", {}))
+        if "simulate" in ds:
+            ds["simulate"] = _merge(SIMULATION_DEFAULTS, ds["simulate"])
+            for roi, gen in ds["simulate"]["rois"].items():
+                key = f"{where}.simulate.rois.{roi}"
+                if gen["model"] not in cfg["models"]:
+                    raise ConfigError(f"config: key '{key}.model' names model {gen['model']!r}, "
+                                      f"which is not under 'models' ({sorted(cfg['models'])})")
+                if gen["layer"] not in cfg["models"][gen["model"]]["layers"]:
+                    raise ConfigError(f"config: key '{key}.layer' is {gen['layer']!r}, not one of the "
+                                      f"layers of model {gen['model']!r}")
+        else:
+            if "path" not in ds:
+                raise ConfigError(f"config: missing required key '{where}.path' (a real dataset "
+                                  f"needs a BIDS path; a simulated one needs '{where}.simulate')")
+            if not Path(ds["path"]).is_dir():
+                raise ConfigError(f"config: key '{where}.path': folder {ds['path']} does not exist")
+            if not ds.get("rois"):
+                raise ConfigError(f"config: missing required key '{where}.rois'")
+            for roi, spec in ds["rois"].items():
+                for key in ("mask", "atlas", "labels"):
+                    if key in spec and not Path(spec[key]).is_file():
+                        raise ConfigError(f"config: key '{where}.rois.{roi}.{key}': "
+                                          f"file {spec[key]} does not exist")
+    return cfg

@@ -1,0 +1,69 @@
+"""Which stores a study produces, and where: the paths that the rules and ``rule all`` use.
+
+Layout under ``results_dir`` (``R``)::
+
+    R/stimuli/{stimset}.zarr                    rendered stimuli
+    R/features/{stimset}/{model}.zarr           activations, one group per layer
+    R/bids/{dataset}/                           simulated BIDS dataset (simulated studies only)
+    R/brain/{dataset}/sub-{sub}.zarr            single-trial betas, one group per ROI
+    R/encoding/{dataset}/sub-{sub}/{model}.zarr ridge encoding scores, one group per ROI
+    R/rsa/{dataset}/sub-{sub}/{model}.zarr      RSA scores and RDMs
+    R/similarity/{stimset}.zarr                 model-model similarity of every layer pair
+    R/summary.csv, R/recovery.csv, R/figures/   derived tables and figures
+"""
+
+from __future__ import annotations
+
+IMAGE_KINDS = {"shapes", "image_folder"}
+TEXT_KINDS = {"shapes", "words"}
+
+
+class StudyPlan:
+    """Paths of every store of a validated study config."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.root = config["results_dir"]
+
+    # ------------------------------------------------------------------ naming
+    def stimuli_store(self, stimset: str) -> str:
+        return f"{self.root}/stimuli/{stimset}.zarr"
+
+    def features_store(self, stimset: str, model: str) -> str:
+        return f"{self.root}/features/{stimset}/{model}.zarr"
+
+    def bids_dir(self, dataset: str) -> str:
+        spec = self.config["datasets"][dataset]
+        return f"{self.root}/bids/{dataset}" if "simulate" in spec else spec["path"]
+
+    def brain_store(self, dataset: str, sub: str) -> str:
+        return f"{self.root}/brain/{dataset}/sub-{sub}.zarr"
+
+    def result_store(self, method: str, dataset: str, sub: str, model: str) -> str:
+        return f"{self.root}/{method}/{dataset}/sub-{sub}/{model}.zarr"
+
+    def similarity_store(self, stimset: str) -> str:
+        return f"{self.root}/similarity/{stimset}.zarr"
+
+    # --------------------------------------------------------------- selection
+    def models_for(self, stimset: str) -> list[str]:
+        """Models whose input (image or text) the stimulus set provides, in config order."""
+        kind = self.config["stimuli"][stimset]["kind"]
+        return [m for m, spec in self.config["models"].items()
+                if kind in (IMAGE_KINDS if spec["input"] == "image" else TEXT_KINDS)]
+
+    def datasets(self) -> list[str]:
+        return list(self.config["datasets"])
+
+    def stimset_of(self, dataset: str) -> str:
+        return self.config["datasets"][dataset]["stimuli"]
+
+    def result_stores(self, method: str) -> list[str]:
+        """Every encoding or RSA store: dataset x subject x model."""
+        return [self.result_store(method, d, s, m)
+                for d in self.datasets() for s in self.config["datasets"][d]["subjects"]
+                for m in self.models_for(self.stimset_of(d))]
+
+    def similarity_stores(self) -> list[str]:
+        """One similarity store per stimulus set that at least two models can see."""
+        return [self.similarity_store(s) for s in self.config["stimuli"] if len(self.models_for(s)) >= 2]
