@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -53,11 +52,13 @@ def machine_info() -> dict:
 def run_isolated(code: str, timeout: float = 3600) -> dict:
     """Run a Python snippet in a fresh interpreter; it must print one JSON line last.
 
-    Peak memory (``ru_maxrss`` of that child, in MiB) is added as ``peak_rss_mib``, so every
-    workload's memory is measured on its own, not on top of the previous one.
+    Peak memory of that child (``VmHWM`` of ``/proc/self/status``, in MiB) is added as
+    ``peak_rss_mib``, so every workload's memory is measured on its own. (``ru_maxrss`` would not
+    do: Linux carries the parent's high-water mark over fork and exec.)
     """
-    wrapper = (code + "\nimport resource as _r, json as _j\n"
-               "print(_j.dumps({'peak_rss_mib': _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024}))\n")
+    wrapper = (code + "\nimport json as _j\n"
+               "_hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+               "print(_j.dumps({'peak_rss_mib': int(_hwm.split()[1]) / 1024}))\n")
     out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True,
                          timeout=timeout, check=False)
     if out.returncode != 0:
@@ -69,5 +70,6 @@ def run_isolated(code: str, timeout: float = 3600) -> dict:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far (``VmHWM``), in MiB."""
+    with open("/proc/self/status") as status:
+        return int(next(l for l in status if l.startswith("VmHWM")).split()[1]) / 1024
