@@ -11,8 +11,14 @@ def test_shapes_are_every_combination_with_captions():
     ds = render_shapes(seed=0, image_size=24)
     assert ds.image.shape == (4 * 3 * 4 * 2, 24, 24, 3) and ds.image.dtype == np.uint8
     assert len(set(ds.stimulus_id.values)) == 96
-    i = list(ds.stimulus_id.values).index("circle-green-top-small")
-    assert ds.text.values[i] == "a small green circle at the top"
+    for sid, caption in zip(ds.stimulus_id.values, ds.text.values):
+        shape, colour, position, size = sid.split("-")
+        where = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom"}
+        assert all(w in caption for w in (shape, colour, size, where[position])), (sid, caption)
+    assert len({c.split(" ")[0] for c in ds.text.values}) > 2  # several wordings
+    one = render_shapes(seed=0, image_size=24, caption_templates=("a {size} {colour} {shape} {where}",))
+    i = list(one.stimulus_id.values).index("circle-green-top-small")
+    assert one.text.values[i] == "a small green circle at the top"
 
 
 def test_shapes_are_drawn_where_and_in_the_colour_the_caption_says():

@@ -6,8 +6,8 @@ A stimulus set is an ``xarray.Dataset`` with dimension ``stimulus`` and coordina
 coordinates on ``stimulus``. Three kinds are built:
 
 * ``shapes``: a procedural set, every combination of shape x colour x position x size,
-  drawn on a noisy grey background with a seeded jitter, with a caption per image
-  ("a small red square on the left");
+  drawn on a noisy grey background with a seeded jitter, with a caption per image in one of
+  several wordings ("a small red square on the left", "on the left, a small red square", ...);
 * ``words``: a list of words or sentences (text only);
 * ``image_folder``: every image file in a folder, resized to a square of ``image_size``.
 """
@@ -28,6 +28,15 @@ POSITIONS = {"left": (0.3, 0.5), "right": (0.7, 0.5), "top": (0.5, 0.3), "bottom
 SIZES = {"small": 0.16, "large": 0.3}  # half-width of the shape, as a fraction of the image side
 _POSITION_PHRASE = {"left": "on the left", "right": "on the right", "top": "at the top",
                     "bottom": "at the bottom"}
+# Caption wordings; each image gets one at random (seeded), so captions vary in word order and
+# length as well as in content, as real captions do.
+CAPTION_TEMPLATES = (
+    "a {size} {colour} {shape} {where}",
+    "{where}, a {size} {colour} {shape}",
+    "there is a {size} {colour} {shape} {where}",
+    "a {colour} {shape}, {size}, {where}",
+    "the picture shows a {size} {colour} {shape} {where}",
+)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -49,13 +58,15 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
 
 def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("red", "green", "blue"),
                   positions=tuple(POSITIONS), sizes=tuple(SIZES), jitter: float = 0.04,
-                  background_noise: float = 8.0, supersample: int = 4) -> xr.Dataset:
+                  background_noise: float = 8.0, supersample: int = 4,
+                  caption_templates=CAPTION_TEMPLATES) -> xr.Dataset:
     """Render every combination of shape x colour x position x size.
 
     Each image is drawn at ``supersample`` times the resolution and downsampled (antialiasing).
     The shape's centre is jittered uniformly by ``jitter`` (fraction of the image side) and the grey
-    background (value 128) gets Gaussian noise of s.d. ``background_noise`` (uint8 units), both
-    drawn from ``seed``.
+    background (value 128) gets Gaussian noise of s.d. ``background_noise`` (uint8 units); each
+    caption's wording is drawn from ``caption_templates`` (``str.format`` fields ``size``,
+    ``colour``, ``shape``, ``where``); all drawn from ``seed``.
 
     Returns a dataset with ``image`` (stimulus, y, x, channel) uint8, ``text`` (the caption), and
     coordinates ``stimulus_id``, ``shape``, ``colour``, ``position`` and ``size``.
@@ -81,7 +92,9 @@ def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("r
         small = np.asarray(canvas.resize((image_size, image_size), Image.Resampling.BOX), float)
         noise = rng.normal(0.0, background_noise, size=small.shape)
         images[n] = np.clip(np.rint(small + noise), 0, 255).astype(np.uint8)
-        captions.append(f"a {size} {colour} {shape} {_POSITION_PHRASE[position]}")
+        template = caption_templates[rng.integers(len(caption_templates))]
+        captions.append(template.format(size=size, colour=colour, shape=shape,
+                                        where=_POSITION_PHRASE[position]))
         ids.append(f"{shape}-{colour}-{position}-{size}")
     columns = list(zip(*combos))
     return xr.Dataset(

@@ -1,0 +1,75 @@
+"""Stage ``fmri``: single-trial (or condition) betas of one subject, one store group per ROI."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import xarray as xr
+
+from .. import store
+from ..brain.bids import find_bids_runs, find_fmriprep_runs
+from ..brain.fmri import fmri_stage
+from ..brain.openfmri import find_openfmri_runs
+from ..brain.rois import atlas_masks, load_mask, sphere_mask
+
+log = logging.getLogger(__name__)
+GLM_KEYS = ("hrf_model", "drift_model", "high_pass", "drift_order", "noise_model", "signal_scaling",
+            "slice_time_ref")
+
+
+def find_runs(spec: dict, root: Path, subject: str) -> list:
+    """The subject's runs in the dataset's layout (``bids``, ``fmriprep`` or ``openfmri``)."""
+    layout = spec.get("layout", "bids")
+    if layout == "bids":
+        return find_bids_runs(root, subject, session=spec.get("session"), task=spec["task"])
+    if layout == "fmriprep":
+        return find_fmriprep_runs(spec["derivatives"], root, subject, space=spec["space"],
+                                  res=spec.get("res"), session=spec.get("session"), task=spec["task"])
+    if layout == "openfmri":
+        return find_openfmri_runs(root, subject, task=spec["task"], bold=spec.get("bold", "bold_25mm"))
+    raise ValueError(f"dataset layout {layout!r} is not one of 'bids', 'fmriprep', 'openfmri'")
+
+
+def roi_images(spec: dict, root: Path, reference) -> dict:
+    """ROI name -> mask image or path, from the dataset's ``rois`` entries (``mask``,
+    ``atlas`` + ``labels`` + ``label``, or ``sphere``), or the masks a simulated dataset wrote."""
+    if "simulate" in spec:
+        return {name: root / "derivatives" / "rois" / f"roi-{name}_mask.nii.gz"
+                for name in spec["simulate"]["rois"]}
+    images = {}
+    for name, roi in spec["rois"].items():
+        if "mask" in roi:
+            images[name] = load_mask(roi["mask"], name=name)
+        elif "atlas" in roi:
+            masks = atlas_masks(roi["atlas"], roi["labels"])
+            label = str(roi.get("label", name))
+            if label not in masks:
+                raise ValueError(f"ROI {name!r}: label {label!r} is not in atlas {roi['atlas']} "
+                                 f"(labels: {sorted(masks)})")
+            images[name] = masks[label]
+        elif "sphere" in roi:
+            images[name] = sphere_mask(roi["sphere"]["center"], roi["sphere"]["radius"], reference)
+        else:
+            raise ValueError(f"ROI {name!r} needs one of 'mask', 'atlas' or 'sphere'")
+    return images
+
+
+def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
+    """Betas of ``subject`` in the dataset ``spec`` (a ``datasets.<name>`` config entry) at ``bids``."""
+    root = Path(bids)
+    runs = find_runs(spec, root, subject)
+    log.info("sub-%s: %d runs (%s)", subject, len(runs), ", ".join(r.label for r in runs))
+    glm = spec["glm"]
+    known = store.open_dataset(stimuli).stimulus_id.values
+    rois = fmri_stage(runs, roi_images(spec, root, nib.load(runs[0].bold)), method=glm["method"],
+                      glm={k: glm[k] for k in GLM_KEYS if k in glm}, confounds=spec.get("confounds"),
+                      stimulus_column=glm["stimulus_column"], known_stimuli=known,
+                      drop_unknown=glm["drop_unknown"])
+    for name, ds in rois.items():
+        log.info("ROI %s: %d trials x %d voxels (%d dropped)", name, ds.sizes["trial"], ds.sizes["unit"],
+                 ds.attrs.get("n_dropped_voxels", 0))
+    inputs = [r.bold for r in runs] + [r.events for r in runs] + [stimuli]
+    store.write_tree(out, rois, stage="fmri", params=spec, inputs=inputs, seed=seed,
+                     root=xr.Dataset(attrs={"subject": subject}))
