@@ -46,6 +46,7 @@ __all__ = [
     "chunk_shape",
     "content_hash",
     "group_names",
+    "layer_names",
     "open_dataset",
     "open_tree",
     "provenance",
@@ -269,6 +270,14 @@ def group_names(path) -> list[str]:
     """Names of the groups directly below a store's root (layers, ROIs), sorted."""
     root = zarr.open_group(str(path), mode="r")
     return sorted(name for name, _ in root.groups())
+
+
+def layer_names(path) -> list[str]:
+    """Layers of a features store in network order (its root attribute ``layers``)."""
+    attrs = zarr.open_group(str(path), mode="r").attrs
+    if "layers" not in attrs:
+        raise ValueError(f"{path} is not a features store: it has no root attribute 'layers'")
+    return list(attrs["layers"])
 
 
 # ------------------------------------------------------------------------ streaming

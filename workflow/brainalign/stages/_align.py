@@ -17,16 +17,19 @@ def rows_for(stimulus_ids, layer: xr.Dataset, *, where: str) -> np.ndarray:
     return np.array([position[s] for s in ids])
 
 
-def standardised(features: np.ndarray) -> np.ndarray:
-    """Each unit z-scored across stimuli (float32); constant units become 0.
+def scaled_features(features: np.ndarray) -> np.ndarray:
+    """Features centred per unit and divided by one scalar, float32.
 
-    ``z = (x - mean) / sd`` per column. Only the features are used, never brain data, so this
-    leaks nothing from held-out trials into the fit.
+    ``x~ = (x - mean_s x) / sqrt(mean_s ||x_s - mean_s x||^2)``: the rows then have unit root
+    mean squared norm, so one alpha grid means the same for layers of any width or scale. Units
+    are not z-scored one by one, which would give low-variance units as much weight in the ridge
+    penalty as the units that carry the layer's variance. Only features are used, never brain
+    data, so nothing leaks from held-out trials into the fit.
     """
     x = np.asarray(features, dtype=np.float64)
-    sd = x.std(axis=0)
-    z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    return z.astype(np.float32)
+    x = x - x.mean(axis=0)
+    norm = np.sqrt((x**2).sum(axis=1).mean())
+    return (x / (norm if norm > 0 else 1.0)).astype(np.float32)
 
 
 def stimulus_means(betas: np.ndarray, stimulus_ids) -> tuple[np.ndarray, np.ndarray]:

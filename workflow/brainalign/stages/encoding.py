@@ -1,0 +1,64 @@
+"""Stage ``encoding``: cross-validated ridge encoding of every layer of one model, per ROI.
+
+For each ROI of a brain store and each layer of a features store, the trial betas ``Y``
+(trial, unit) are predicted from the features of each trial's stimulus (scaled as in
+:func:`._align.scaled_features`) by :func:`brainalign.metrics.ridge.cross_validated_encoding`:
+outer folds leave one run out, each voxel's alpha is chosen by cross-validation grouped by run
+within the training runs, and held-out runs are scored by Pearson r and R² per voxel. Every
+fold, voxel and layer is stored: ``r``, ``r2``, ``alpha`` (layer, fold, unit) in one group per ROI.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import xarray as xr
+
+from .. import store
+from ..metrics.ridge import cross_validated_encoding
+from ._align import rows_for, scaled_features
+
+log = logging.getLogger(__name__)
+UNIT_COORDS = ("i", "j", "k", "x", "y", "z", "ch_name", "ch_type")
+
+
+def encode_layer(X: np.ndarray, brain: xr.Dataset, spec: dict) -> dict:
+    """Nested cross-validated scores of one layer's trial features ``X`` for one ROI."""
+    return cross_validated_encoding(
+        X, np.asarray(brain.betas.values, dtype=np.float32), groups=brain.run.values.astype(str),
+        alphas=spec["alphas"], inner_cv=spec["inner_folds"], backend=spec["backend"],
+        target_batch_size=spec["target_batch_size"])
+
+
+def roi_scores(brain: xr.Dataset, results: dict[str, dict]) -> xr.Dataset:
+    """Stack the per-layer results of one ROI as ``r``, ``r2``, ``alpha`` (layer, fold, unit)."""
+    runs = brain.run.values.astype(str)
+    first = next(iter(results.values()))
+    test_runs = [runs[first["fold"] == f][0] for f in range(first["r"].shape[0])]
+    data = {key: (("layer", "fold", "unit"), np.stack([res[key] for res in results.values()]).astype(np.float32))
+            for key in ("r", "r2", "alpha")}
+    coords = {"layer": list(results), "test_run": ("fold", test_runs),
+              **{c: brain[c] for c in UNIT_COORDS if c in brain.coords}}
+    ds = xr.Dataset(data, coords=coords)
+    ds["r"].attrs["description"] = "Pearson r between held-out betas and predictions, per run left out"
+    ds["r2"].attrs["description"] = "R² = 1 - SS_res / SS_tot on the held-out run (negative: worse than its mean)"
+    ds["alpha"].attrs["description"] = "ridge penalty chosen by cross-validation within the training runs"
+    return ds
+
+
+def run(spec: dict, *, brain, features, out, seed: int) -> None:
+    """Encode every ROI of ``brain`` from every layer of ``features``; write ``out``."""
+    labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
+    rois = {roi: store.open_dataset(brain, group=roi).load() for roi in store.group_names(brain)}
+    results = {roi: {} for roi in rois}
+    for layer in store.layer_names(features):  # each layer is read once, then used for every ROI
+        feats = store.open_dataset(features, group=layer)
+        scaled = scaled_features(feats.features.values)
+        for roi, ds in rois.items():
+            res = encode_layer(scaled[rows_for(ds.stimulus_id.values, feats, where=str(features))], ds, spec)
+            results[roi][layer] = res
+            log.info("%s %s %s: mean r = %.3f", "/".join(labels.values()), roi, layer, np.nanmean(res["r"]))
+    groups = {roi: roi_scores(rois[roi], results[roi]) for roi in rois}
+    store.write_tree(out, groups, stage="encoding", params=spec, inputs=[brain, features], seed=seed,
+                     root=xr.Dataset(attrs=labels))

@@ -1,0 +1,69 @@
+"""Stage ``rsa``: representational similarity of every layer of one model with every ROI.
+
+For each ROI, the trial betas are averaged per stimulus and turned into an RDM (``rdm``:
+correlation distance ``1 - r`` by default); each layer's features give an RDM over the same
+stimuli in the same order; the two are compared (``comparator``: Spearman by default), and a
+bootstrap over stimuli (self-pairs of duplicated stimuli left out) gives ``n_bootstrap`` samples
+of every score (:func:`brainalign.metrics.rsa.rsa_scores`). The store keeps the scores
+``score`` (roi, layer), every bootstrap sample ``bootstrap`` (roi, bootstrap, layer) with the
+stimuli each sample drew, and the RDMs themselves (condensed, scipy's pair order).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import xarray as xr
+
+from .. import store
+from ..metrics.rdm import pair_indices
+from ..metrics.rsa import compute_rdm, rsa_scores
+from ._align import rows_for, stimulus_means
+
+log = logging.getLogger(__name__)
+
+
+def run(spec: dict, *, brain, features, out, seed: int) -> None:
+    """RSA of every ROI of ``brain`` against every layer of ``features``; write ``out``."""
+    labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
+    rois = store.group_names(brain)
+    brain_rdms, order = [], None
+    for roi in rois:
+        ds = store.open_dataset(brain, group=roi)
+        ids, means = stimulus_means(ds.betas.values, ds.stimulus_id.values)
+        if order is None:
+            order = ids
+        elif not np.array_equal(order, ids):
+            raise ValueError(f"{brain}: ROI {roi!r} holds other stimuli than ROI {rois[0]!r}")
+        brain_rdms.append(compute_rdm(means, spec["rdm"]))
+    layers = store.layer_names(features)
+    model_rdms = []
+    for layer in layers:
+        feats = store.open_dataset(features, group=layer)
+        model_rdms.append(compute_rdm(feats.features.values[rows_for(order, feats, where=str(features))],
+                                      spec["rdm"]))
+    model_rdms = np.stack(model_rdms)
+    scores, boots, drawn = [], [], None
+    for roi, data_rdm in zip(rois, brain_rdms):
+        res = rsa_scores(model_rdms, data_rdm, spec["comparator"], bootstrap="stimuli",
+                         n_bootstrap=spec["n_bootstrap"], seed=seed)
+        scores.append(res["score"])
+        boots.append(res["bootstrap"])
+        drawn = res["bootstrap_samples"]  # the same seed draws the same stimuli for every ROI
+        log.info("%s %s: %s", "/".join(labels.values()), roi,
+                 ", ".join(f"{l}={s:.3f}" for l, s in zip(layers, res["score"])))
+    i, j = pair_indices(len(order))
+    ds = xr.Dataset(
+        {"score": (("roi", "layer"), np.array(scores)),
+         "bootstrap": (("roi", "bootstrap", "layer"), np.array(boots)),
+         "bootstrap_stimuli": (("bootstrap", "draw"), drawn),
+         "brain_rdm": (("roi", "pair"), np.array(brain_rdms)),
+         "model_rdm": (("layer", "pair"), model_rdms)},
+        coords={"roi": rois, "layer": layers, "stimulus_id": ("stimulus", order),
+                "pair_i": ("pair", i), "pair_j": ("pair", j)},
+        attrs={**labels, "rdm": spec["rdm"], "comparator": spec["comparator"]})
+    ds["score"].attrs["description"] = f"{spec['comparator']} correlation of the ROI's and the layer's RDMs"
+    ds["bootstrap_stimuli"].attrs["description"] = "stimulus indices drawn by each bootstrap sample"
+    ds["brain_rdm"].attrs["description"] = f"{spec['rdm']} distance between stimulus-averaged betas"
+    store.write_dataset(out, ds, stage="rsa", params=spec, inputs=[brain, features], seed=seed)
