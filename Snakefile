@@ -8,7 +8,12 @@ from brainalign.config import ConfigError, validate_config
 from brainalign.plan import StudyPlan
 
 
-configfile: "config/config.yaml"
+# The default study, unless a study config is given with --configfile: that one replaces it whole
+# (Snakemake would otherwise merge it into the default and run both studies). --config key=value
+# still overrides single keys of either.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 # Validate before anything is planned: an unknown key, a wrong type or a missing file is an error

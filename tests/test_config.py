@@ -24,8 +24,8 @@ def test_shipped_configs_are_valid(study):
     assert cfg["encoding"]["backend"] in ("numpy", "torch")
     assert "{shared_data}" not in cfg["models"]["resnet20"]["weights"]
     plan = StudyPlan(cfg)
-    assert plan.models_for("shapes") == ["cnn", "resnet20", "minilm"]
-    assert len(plan.result_stores("encoding")) == 2 * 3
+    assert plan.models_for("shapes") == ["cnn", "resnet20", "mlp", "minilm"]
+    assert len(plan.result_stores("encoding")) == 2 * 4
 
 
 def _error(cfg) -> str:

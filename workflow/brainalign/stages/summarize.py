@@ -125,6 +125,7 @@ def score_by_layer_figure(summary: pd.DataFrame, path) -> None:
             ax.set_xlabel("layer depth (0 = first extracted, 1 = last)")
             ax.set_ylabel({"pearson_r": "mean Pearson r (held-out runs)"}.get(metric, f"{metric} correlation"))
             ax.axhline(0, color="0.7", lw=0.8)
+            ax.margins(x=0.1, y=0.15)
             ax.legend(fontsize=8, frameon=False)
     fig.savefig(path, dpi=120)
     plt.close(fig)
