@@ -96,15 +96,20 @@ def _strings_as_objects(ds: xr.Dataset) -> xr.Dataset:
 
 
 # ----------------------------------------------------------------------- provenance
+SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"
+
+
 def content_hash(path: str | os.PathLike) -> str:
     """SHA-256 of a file, or of a directory's relative paths and file contents in sorted order.
 
-    A brainalign store's ``created`` attribute is left out, so the hash of a store depends only
-    on its data, its parameters and its inputs.
+    A brainalign store's ``created`` attribute is left out, and so is the
+    ``.snakemake_timestamp`` file Snakemake puts in directory outputs, so the hash of a store
+    depends only on its data, its parameters and its inputs.
     """
     path = Path(path)
     h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.is_file() and p.name != SNAKEMAKE_TIMESTAMP)
     if not files and not path.exists():
         raise FileNotFoundError(f"input {path} does not exist")
     for f in files:
