@@ -23,7 +23,6 @@ from sklearn.model_selection import GroupKFold, KFold
 from brainalign.metrics import ridge as ridge_module
 from brainalign.metrics.backend import get_backend
 from brainalign.metrics.banded import BandedRidgeCV, r2_score_split
-from brainalign.metrics.cv_splits import make_splits
 from brainalign.metrics.ridge import (RidgeCV, cross_validated_encoding,
                                       normalise_by_noise_ceiling)
 
