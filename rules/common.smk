@@ -1,7 +1,59 @@
-# Helpers shared by the rules: a stage's resolved config as JSON for `brainalign <stage> --spec`.
+# Helpers shared by the rules: a stage's resolved config as JSON for `brainalign <stage> --spec`,
+# and job resources sized from the data (README, "Running on a cluster").
 import json
+import math
+from pathlib import Path
+
+from brainalign.store import store_nbytes
 
 
 def as_json(obj):
     """Compact, key-sorted JSON: also what Snakemake compares to decide that params changed."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------------------ resources
+# Snakemake evaluates these when a job is ready (its inputs exist), on the submitting machine and
+# again inside the cluster job; `attempt` (1, 2, ... with --retries) scales memory and time so
+# that a job killed for either is resubmitted with more.
+
+
+def _path_bytes(path):
+    """Uncompressed bytes of a Zarr store from its metadata (`brainalign.store.store_nbytes`),
+    of any other folder or file from its bytes on disk (a BIDS dataset's compressed NIfTI: the
+    factors of the rules allow for decompression); 0 for a path that does not exist yet."""
+    path = Path(path)
+    if (path / "zarr.json").is_file():
+        return store_nbytes(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size if path.is_file() else 0
+
+
+def input_mb(input, split=None):
+    """Size of a job's inputs in MiB; `split=(name, n)`: the named input counts 1/n (a job that
+    reads one of n unit parts of it)."""
+    named = dict(input.items())
+    parts = {p: 1 for p in input}
+    if split is not None:
+        name, n = split
+        for p in [named[name]] if isinstance(named[name], str) else named[name]:
+            parts[p] = n
+    return sum(_path_bytes(p) / n for p, n in parts.items()) / 2**20
+
+
+def mem_mb(base, per_input, split=None):
+    """Memory request `(base + per_input * input MiB) * attempt` MB: `per_input` is how many
+    copies of its inputs a stage holds at its peak."""
+    return lambda wildcards, input, attempt: math.ceil((base + per_input * input_mb(input, split)) * attempt)
+
+
+def runtime_min(base, per_gib, split=None):
+    """Time limit `(base + per_gib * input GiB) * attempt` minutes."""
+    return lambda wildcards, input, attempt: math.ceil((base + per_gib * input_mb(input, split) / 1024) * attempt)
+
+
+def cpus(base, gib_per_cpu, most=16, split=None):
+    """Threads (under SLURM: --cpus-per-task): `base`, plus one per `gib_per_cpu` GiB of input,
+    at most `most` (and never more than --cores)."""
+    return lambda wildcards, input: min(most, base + int(input_mb(input, split) / 1024 / gib_per_cpu))

@@ -11,10 +11,10 @@ rule features:
         "../envs/brainalign.yaml"
     log:
         "logs/features/{stimset}_{model}.log",
-    threads: 2
+    threads: cpus(2, 2)
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb(4000, 4),
+        runtime=runtime_min(10, 30),
     cache: "omit-software"
     shell:
         "brainalign features --spec {params.spec:q} --seed {params.seed} --stimuli {input.stimuli} "

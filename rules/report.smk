@@ -16,8 +16,8 @@ rule summarize:
     log:
         "logs/summarize.log",
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=mem_mb(1000, 2),
+        runtime=runtime_min(5, 10),
     shell:
         "brainalign summarize --spec {params.spec:q} --seed {params.seed} --encoding {input.encoding} "
         "--rsa {input.rsa} --out {R} > {log} 2>&1"

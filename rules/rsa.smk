@@ -12,10 +12,10 @@ rule rsa:
         "../envs/brainalign.yaml"
     log:
         "logs/rsa/{dataset}_sub-{sub}_{model}.log",
-    threads: 1
+    threads: cpus(1, 4)
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime_min(10, 30),
     shell:
         "brainalign rsa --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
         "--features {input.features} --out {output} > {log} 2>&1"

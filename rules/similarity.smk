@@ -13,8 +13,8 @@ rule similarity:
     log:
         "logs/similarity/{stimset}.log",
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime_min(10, 60),
     shell:
         "brainalign similarity --spec {params.spec:q} --seed {params.seed} --features {params.features} "
         "--out {output} > {log} 2>&1"

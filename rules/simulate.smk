@@ -20,8 +20,8 @@ rule simulate:
     log:
         "logs/simulate/{dataset}.log",
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=mem_mb(2000, 4),
+        runtime=runtime_min(10, 30),
     shell:
         "brainalign simulate --spec {params.spec:q} --seed {params.seed} --stimuli {input.stimuli} "
         "--features {params.features} --out {output} > {log} 2>&1"

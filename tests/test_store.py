@@ -102,3 +102,15 @@ def test_streaming_store_discards_partial_with_other_params(tmp_path):
 def test_open_missing_store_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.zarr"):
         store.open_dataset(tmp_path / "nothing.zarr")
+
+
+def test_store_nbytes_is_the_uncompressed_size_of_every_array(tmp_path):
+    betas = np.zeros((30, 1000), dtype=np.float32)  # compresses to almost nothing on disk
+    ds = xr.Dataset({"betas": (("trial", "unit"), betas)}, coords={"run": ("trial", np.arange(30))})
+    out = store.write_tree(tmp_path / "b.zarr", {"roi1": ds, "roi2": ds.isel(unit=slice(0, 10))},
+                           stage="fmri", params={}, seed=0)
+    expected = betas.nbytes + betas[:, :10].nbytes + 2 * np.arange(30).nbytes
+    assert store.store_nbytes(out) == expected
+    assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < expected / 10
+    with pytest.raises(FileNotFoundError, match="nowhere.zarr"):
+        store.store_nbytes(tmp_path / "nowhere.zarr")

@@ -51,6 +51,7 @@ __all__ = [
     "open_tree",
     "provenance",
     "read_provenance",
+    "store_nbytes",
     "write_dataset",
     "write_tree",
 ]
@@ -275,6 +276,19 @@ def group_names(path) -> list[str]:
     """Names of the groups directly below a store's root (layers, ROIs), sorted."""
     root = zarr.open_group(str(path), mode="r")
     return sorted(name for name, _ in root.groups())
+
+
+def store_nbytes(path) -> int:
+    """Uncompressed size in bytes of every array in a store, from its metadata alone.
+
+    ``sum over arrays of prod(shape) * itemsize`` (variable-length strings count 16 bytes per
+    element); no chunk is read, so sizing a job from a large store is cheap. Used by the rules to
+    request memory and time (``rules/common.smk``).
+    """
+    path = Path(path)
+    _check_complete(path)
+    root = zarr.open_group(str(path), mode="r")
+    return int(sum(node.nbytes for _, node in root.members(max_depth=None) if isinstance(node, zarr.Array)))
 
 
 def layer_names(path) -> list[str]:
