@@ -1,21 +1,69 @@
+# Encoding: one job per subject x model; or, with `encoding.unit_jobs: n` > 1, n `encoding_part`
+# jobs that each encode one part of every ROI's units, gathered by the `encoding` job into the same
+# store. Voxels are encoded independently, so the gathered store equals the unscattered one.
+UNIT_JOBS = config["encoding"]["unit_jobs"]
+ENCODING_INPUT = dict(
+    brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
+    features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
+)
+NO_SLASH = dict(dataset=r"[^/]+", sub=r"[^/]+", model=r"[^/]+")  # a part's path is no encoding store
+ENCODING_PART = f"{R}/encoding/{{dataset}}/sub-{{sub}}/{{model}}.parts/{{part}}.zarr"
+ENCODING_COMMAND = ("brainalign encoding --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
+                    "--features {input.features}")
+
+
+def encoding_spec(wc):
+    """The stage's config: `unit_jobs` only splits the work, so it is not part of the results."""
+    spec = {k: v for k, v in config["encoding"].items() if k != "unit_jobs"}
+    return as_json({**spec, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model})
+
+
 rule encoding:
-    """Cross-validated ridge encoding of every layer of one model, per ROI of one subject."""
+    """Cross-validated ridge encoding of every layer of one model, per ROI of one subject (or,
+    scattered, the gathering of its unit parts)."""
     input:
-        brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
-        features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
+        **(ENCODING_INPUT if UNIT_JOBS == 1 else
+           {"parts": expand(ENCODING_PART, part=range(UNIT_JOBS), allow_missing=True)}),
     output:
         directory(f"{R}/encoding/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
     params:
-        spec=lambda wc: as_json({**config["encoding"], "dataset": wc.dataset, "subject": wc.sub, "model": wc.model}),
+        spec=encoding_spec,
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
     log:
         "logs/encoding/{dataset}_sub-{sub}_{model}.log",
-    threads: 1
+    wildcard_constraints:
+        **NO_SLASH,
+    threads: cpus(1, 4) if UNIT_JOBS == 1 else 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb(1000, 6) if UNIT_JOBS == 1 else mem_mb(1000, 3),
+        runtime=runtime_min(10, 60) if UNIT_JOBS == 1 else runtime_min(5, 10),
     shell:
-        "brainalign encoding --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
-        "--features {input.features} --out {output} > {log} 2>&1"
+        (ENCODING_COMMAND if UNIT_JOBS == 1 else
+         "brainalign gather --spec {params.spec:q} --seed {params.seed} --parts {input.parts}")
+        + " --out {output} > {log} 2>&1"
+
+
+rule encoding_part:
+    """Encoding of part `part` (0 .. unit_jobs - 1) of the units of every ROI of one subject."""
+    input:
+        **ENCODING_INPUT,
+    output:
+        temp(directory(ENCODING_PART)),
+    params:
+        spec=encoding_spec,
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/encoding_part/{dataset}_sub-{sub}_{model}_{part}.log",
+    wildcard_constraints:
+        **NO_SLASH,
+        part=r"\d+",
+    threads: cpus(1, 4, split=("brain", UNIT_JOBS))
+    resources:
+        mem_mb=mem_mb(1000, 6, split=("brain", UNIT_JOBS)),
+        runtime=runtime_min(10, 60, split=("brain", UNIT_JOBS)),
+    shell:
+        ENCODING_COMMAND + " --part {wildcards.part}/" + str(UNIT_JOBS) + " --out {output} > {log} 2>&1"

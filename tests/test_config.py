@@ -77,3 +77,11 @@ def test_cross_references_are_checked(study):
     cfg = copy.deepcopy(study)
     cfg["datasets"]["sim"]["stimuli"] = "faces"
     assert "'datasets.sim.stimuli'" in _error(cfg)
+
+
+def test_unit_jobs_must_be_a_positive_integer(study):
+    assert validate_config(copy.deepcopy(study), SCHEMA)["encoding"]["unit_jobs"] == 1  # default
+    cfg = copy.deepcopy(study)
+    cfg["encoding"]["unit_jobs"] = 0
+    msg = _error(cfg)
+    assert "'encoding.unit_jobs'" in msg and "minimum" in msg

@@ -18,7 +18,7 @@ DEFAULTS = {
     "results_dir": "results",
     "shared_data": "../shared/data",
     "encoding": {"alphas": [0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6], "inner_folds": 3,
-                 "backend": "numpy", "target_batch_size": 4096},
+                 "backend": "numpy", "target_batch_size": 4096, "unit_jobs": 1},
     "rsa": {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": 100},
     "similarity": {"metrics": ["cka_linear", "mutual_knn"]},
 }

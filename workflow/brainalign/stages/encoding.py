@@ -6,6 +6,11 @@ For each ROI of a brain store and each layer of a features store, the trial beta
 outer folds leave one run out, each voxel's alpha is chosen by cross-validation grouped by run
 within the training runs, and held-out runs are scored by Pearson r and R² per voxel. Every
 fold, voxel and layer is stored: ``r``, ``r2``, ``alpha`` (layer, fold, unit) in one group per ROI.
+
+With ``part="k/n"`` only units ``[k * u // n, (k + 1) * u // n)`` of each ROI of ``u`` units are
+encoded (a ROI with none in that part is left out); :mod:`.gather` joins the ``n`` parts into the
+store the unsplit run writes. Voxels are fitted independently (each one's alpha, fit and scores
+use its own column of ``Y`` only), so the parts hold exactly the unsplit run's values.
 """
 
 from __future__ import annotations
@@ -47,10 +52,32 @@ def roi_scores(brain: xr.Dataset, results: dict[str, dict]) -> xr.Dataset:
     return ds
 
 
-def run(spec: dict, *, brain, features, out, seed: int) -> None:
-    """Encode every ROI of ``brain`` from every layer of ``features``; write ``out``."""
+def unit_range(part: str, n_units: int) -> slice:
+    """Units of part ``"k/n"`` (k = 0 .. n-1) of ``n_units``: ``[k * n_units // n, (k+1) * n_units // n)``."""
+    k, sep, n = part.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
+        raise ValueError(f"part must be 'k/n' with 0 <= k < n, got {part!r}")
+    k, n = int(k), int(n)
+    return slice(k * n_units // n, (k + 1) * n_units // n)
+
+
+def load_rois(brain, part: str | None) -> dict[str, xr.Dataset]:
+    """Every ROI of a brain store (only the units of ``part``, if given; empty parts dropped)."""
+    rois = {}
+    for roi in store.group_names(brain):
+        ds = store.open_dataset(brain, group=roi)
+        if part is not None:
+            ds = ds.isel(unit=unit_range(part, ds.sizes["unit"]))
+        if ds.sizes["unit"]:
+            rois[roi] = ds.load()
+    return rois
+
+
+def run(spec: dict, *, brain, features, out, seed: int, part: str | None = None) -> None:
+    """Encode every ROI of ``brain`` (units of ``part`` only, if given) from every layer of
+    ``features``; write ``out``."""
     labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
-    rois = {roi: store.open_dataset(brain, group=roi).load() for roi in store.group_names(brain)}
+    rois = load_rois(brain, part)
     results = {roi: {} for roi in rois}
     for layer in store.layer_names(features):  # each layer is read once, then used for every ROI
         feats = store.open_dataset(features, group=layer)
@@ -60,5 +87,6 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
             results[roi][layer] = res
             log.info("%s %s %s: mean r = %.3f", "/".join(labels.values()), roi, layer, np.nanmean(res["r"]))
     groups = {roi: roi_scores(rois[roi], results[roi]) for roi in rois}
-    store.write_tree(out, groups, stage="encoding", params=spec, inputs=[brain, features], seed=seed,
+    params = spec if part is None else {**spec, "part": part}
+    store.write_tree(out, groups, stage="encoding", params=params, inputs=[brain, features], seed=seed,
                      root=xr.Dataset(attrs=labels))
