@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -37,3 +39,25 @@ def planned_jobs(output: str) -> dict[str, int]:
                     break
                 counts[parts[0]] = int(parts[1])
     return counts
+
+
+def results_hash(path: Path, results: Path) -> str:
+    """Content hash of a store or folder of the results folder ``results`` that two runs into
+    different folders share: like ``brainalign.store.content_hash``, with the folder's path written
+    as ``RESULTS`` and the inputs' hashes left out of the provenance (they hash their own
+    provenance, paths included); compare the inputs themselves."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp")
+    for f in files:
+        h.update(str(f.relative_to(path) if f != path else f.name).encode())
+        if f.name == "zarr.json":
+            meta = json.loads(f.read_text().replace(str(results), "RESULTS"))
+            attrs = meta.get("attributes", {})
+            attrs.pop("created", None)
+            if "inputs" in attrs:
+                attrs["inputs"] = sorted(attrs["inputs"])
+            h.update(json.dumps(meta, sort_keys=True).encode())
+        else:
+            h.update(f.read_bytes())
+    return h.hexdigest()
