@@ -1,13 +1,16 @@
 """Scattered encoding: units split over jobs (``encoding.unit_jobs``) and gathered give the very
 store one unscattered job writes (same content hash: arrays, attributes, provenance)."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
 
 from brainalign import store
 from brainalign.stages import encoding, gather
-from study_runner import TEST_CONFIG, planned_jobs, snakemake
+from study_runner import TEST_CONFIG, planned_jobs, results_hash, snakemake
 
 
 def _spec(store_path):
@@ -62,3 +65,19 @@ def test_unit_jobs_scatters_encoding_and_nothing_else(tmp_path, shared_data):
     scattered = planned_jobs(snakemake("-n", results=tmp_path / "results",
                                        configfile=tmp_path / "scattered.yaml").stdout)
     assert scattered == {**default, "encoding_part": 8 * 4}
+
+
+def test_scattered_workflow_gathers_the_local_store(study, tmp_path):
+    """Through Snakemake: `encoding_part` jobs and the gathering `encoding` job, on a copy of the
+    study's upstream stores (mtimes kept, so only the encoding runs)."""
+    results = tmp_path / "results"
+    for folder in ("stimuli", "features", "bids", "brain"):
+        shutil.copytree(study / folder, results / folder)
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["encoding"]["unit_jobs"] = 2
+    (tmp_path / "scattered.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    target = Path("encoding", "sim", "sub-01", "resnet20.zarr")
+    out = snakemake(str(results / target), results=results, configfile=tmp_path / "scattered.yaml")
+    assert planned_jobs(out.stdout + out.stderr) == {"encoding_part": 2, "encoding": 1}
+    assert results_hash(results / target, results) == results_hash(study / target, study)
+    assert not list(results.glob("encoding/sim/sub-01/*.parts/*"))  # the parts were temporary

@@ -1,7 +1,8 @@
 """The test-size default study on a real single-node SLURM cluster (``--executor slurm``).
 
 ``tests/slurm/start_cluster.sh`` brings up munge, MariaDB, slurmdbd, slurmctld and slurmd under a
-private state folder; ``config/test.yaml`` is submitted with ``profiles/slurm`` (partition and
+private state folder; ``config/test.yaml`` is submitted with ``--workflow-profile slurm``
+(``profiles/slurm``, in place of ``profiles/default``; partition and
 account given on the command line as a user sets them in the profile; status checks every second;
 no GPU, the test node has none). Checked:
 
@@ -54,6 +55,9 @@ def cluster(tmp_path_factory):
     start = subprocess.run([SCRIPTS / "start_cluster.sh"], capture_output=True, text=True, env=env)
     try:
         assert start.returncode == 0, f"start_cluster.sh failed:\n{start.stderr}"
+        again = subprocess.run([SCRIPTS / "start_cluster.sh"], capture_output=True, text=True, env=env)
+        assert again.returncode == 0 and " started" not in again.stderr  # idempotent: nothing restarted
+        assert again.stdout == start.stdout
         env["SLURM_CONF"] = start.stdout.split("SLURM_CONF=")[1].strip()
         yield env
     finally:
@@ -64,7 +68,7 @@ def _slurm_snakemake(env, results: Path, *args, path_first: Path | None = None):
     """Submit the study with the project's SLURM profile (``path_first``: a folder put first on
     the PATH of the jobs, which inherit the submitter's environment)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT / "Snakefile"),
-           "--directory", str(PROJECT), "--profile", str(PROJECT / "profiles" / "slurm"),
+           "--directory", str(PROJECT), "--workflow-profile", "slurm",
            "--configfile", str(TEST_CONFIG), "--config", f"results_dir={results}",
            # what a user writes into profiles/slurm/config.yaml, for this test cluster:
            "--default-resources", "slurm_partition=debug", "slurm_account=brainalign",
