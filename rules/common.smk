@@ -30,30 +30,39 @@ def _path_bytes(path):
     return path.stat().st_size if path.is_file() else 0
 
 
-def input_mb(input, split=None):
-    """Size of a job's inputs in MiB; `split=(name, n)`: the named input counts 1/n (a job that
-    reads one of n unit parts of it)."""
+def input_mb(input, wildcards, split=None, within=None):
+    """Size of a job's inputs in MiB.
+
+    `split=(name, n)`: the named input counts 1/n (a job that reads one of n unit parts of it);
+    `within=(name, pattern)`: of the named input folder, only its subfolder `pattern` (formatted
+    with the wildcards, e.g. `sub-{sub}` of a BIDS dataset) counts, where that subfolder exists."""
     named = dict(input.items())
-    parts = {p: 1 for p in input}
+    paths = {p: 1 for p in input}
+    if within is not None:
+        name, pattern = within
+        sub = Path(named[name], pattern.format(**wildcards))
+        if sub.is_dir():
+            paths[str(sub)] = paths.pop(named[name])
     if split is not None:
         name, n = split
-        for p in [named[name]] if isinstance(named[name], str) else named[name]:
-            parts[p] = n
-    return sum(_path_bytes(p) / n for p, n in parts.items()) / 2**20
+        paths[named[name]] = n
+    return sum(_path_bytes(p) / n for p, n in paths.items()) / 2**20
 
 
-def mem_mb(base, per_input, split=None):
+def mem_mb(base, per_input, **which):
     """Memory request `(base + per_input * input MiB) * attempt` MB: `per_input` is how many
-    copies of its inputs a stage holds at its peak."""
-    return lambda wildcards, input, attempt: math.ceil((base + per_input * input_mb(input, split)) * attempt)
+    copies of its inputs a stage holds at its peak (`which`: see `input_mb`)."""
+    return lambda wildcards, input, attempt: math.ceil(
+        (base + per_input * input_mb(input, wildcards, **which)) * attempt)
 
 
-def runtime_min(base, per_gib, split=None):
+def runtime_min(base, per_gib, **which):
     """Time limit `(base + per_gib * input GiB) * attempt` minutes."""
-    return lambda wildcards, input, attempt: math.ceil((base + per_gib * input_mb(input, split) / 1024) * attempt)
+    return lambda wildcards, input, attempt: math.ceil(
+        (base + per_gib * input_mb(input, wildcards, **which) / 1024) * attempt)
 
 
-def cpus(base, gib_per_cpu, most=16, split=None):
+def cpus(base, gib_per_cpu, most=16, **which):
     """Threads (under SLURM: --cpus-per-task): `base`, plus one per `gib_per_cpu` GiB of input,
     at most `most` (and never more than --cores)."""
-    return lambda wildcards, input: min(most, base + int(input_mb(input, split) / 1024 / gib_per_cpu))
+    return lambda wildcards, input: min(most, base + int(input_mb(input, wildcards, **which) / 1024 / gib_per_cpu))

@@ -13,8 +13,8 @@ rule fmri:
     log:
         "logs/fmri/{dataset}_sub-{sub}.log",
     resources:
-        mem_mb=mem_mb(2000, 20),
-        runtime=runtime_min(15, 120),
+        mem_mb=mem_mb(2000, 20, within=("bids", "sub-{sub}")),
+        runtime=runtime_min(15, 120, within=("bids", "sub-{sub}")),
     shell:
         "brainalign fmri --spec {params.spec:q} --seed {params.seed} --bids {input.bids} "
         "--subject {wildcards.sub} --stimuli {input.stimuli} --out {output} > {log} 2>&1"

@@ -1,0 +1,57 @@
+"""Job resources sized from the data (``rules/common.smk``): memory and time requests follow the
+sizes of each job's input stores (``brainalign.store.store_nbytes``) by the rules' formulas,
+checked in closed form on the dry-run listing of the test study."""
+
+import math
+import re
+from pathlib import Path
+
+import yaml
+
+from brainalign import store
+from study_runner import TEST_CONFIG, snakemake
+
+
+def _jobs(output: str) -> list[dict]:
+    """Rule, inputs and resources of every job of a dry run's listing."""
+    jobs = []
+    for block in re.split(r"\n(?=rule \w+:\n)", output)[1:]:
+        job = {"rule": block.split(":", 1)[0].removeprefix("rule ")}
+        for key in ("input", "resources", "wildcards"):
+            m = re.search(rf"^    {key}: (.*)$", block, re.M)
+            job[key] = m.group(1) if m else ""
+        job["input"] = job["input"].split(", ") if job["input"] else []
+        job["resources"] = dict(kv.split("=", 1) for kv in job["resources"].split(", ") if "=" in kv)
+        jobs.append(job)
+    return jobs
+
+
+def test_memory_and_time_follow_the_input_stores(study, tmp_path):
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["encoding"]["unit_jobs"] = 3
+    (tmp_path / "scattered.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    checked = set()
+    for configfile in (TEST_CONFIG, tmp_path / "scattered.yaml"):
+        out = snakemake("-n", "-F", results=study, configfile=configfile)  # a dry run writes nothing
+        for job in _jobs(out.stdout):
+            if job["rule"] == "fmri":  # the subject's folder of the BIDS dataset, and the stimuli
+                bids, stimuli = map(Path, job["input"])
+                subject = bids / f"sub-{job['wildcards'].split('sub=')[1].split(',')[0]}"
+                nbytes = sum(f.stat().st_size for f in subject.rglob("*") if f.is_file()) + store.store_nbytes(stimuli)
+                assert 0 < nbytes < sum(f.stat().st_size for f in bids.rglob("*") if f.is_file())
+                assert int(job["resources"]["mem_mb"]) == math.ceil(2000 + 20 * nbytes / 2**20)
+                checked.add("fmri")
+            if job["rule"] not in ("encoding", "encoding_part", "rsa") or ".parts/" in job["input"][0]:
+                continue  # (the gathering job's inputs, the parts, do not exist in a dry run)
+            mib = {p: store.store_nbytes(p) / 2**20 for p in job["input"]}
+            brain = mib[job["input"][0]]
+            if job["rule"] == "encoding" and configfile == TEST_CONFIG:
+                assert int(job["resources"]["mem_mb"]) == math.ceil(1000 + 6 * sum(mib.values()))
+                assert int(job["resources"]["runtime"]) == math.ceil(10 + 60 * sum(mib.values()) / 1024)
+            elif job["rule"] == "encoding_part":  # one third of the betas, all the features
+                share = sum(mib.values()) - brain + brain / 3
+                assert int(job["resources"]["mem_mb"]) == math.ceil(1000 + 6 * share)
+            elif job["rule"] == "rsa":
+                assert int(job["resources"]["mem_mb"]) == math.ceil(1000 + 4 * sum(mib.values()))
+            checked.add(job["rule"])
+    assert checked == {"fmri", "encoding", "encoding_part", "rsa"}
