@@ -105,3 +105,10 @@ def test_decoding_config_keys_are_validated_and_defaulted():
         validate_config({**config, "decoding": {"classifer": "svm"}}, schema)
     with pytest.raises(ConfigError, match=r"key 'models.r.source' is 'tabel'"):
         validate_config({**config, "models": {"r": {**RANDOM, "source": "tabel"}}}, schema)
+
+
+def test_loading_a_table_model_as_a_network_is_a_clear_error():
+    from brainalign.models import load_model
+
+    with pytest.raises(ValueError, match=r"model source 'table' has no network"):
+        load_model(TABLE)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-__all__ = ["SOURCES", "fixed_features"]
+__all__ = ["SOURCES", "fixed_features", "load"]
 
 SOURCES = ("table", "random")
 
@@ -54,6 +54,12 @@ def _random(spec: Mapping, ids: list[str]) -> tuple[np.ndarray, list[str]]:
     seed = int(spec.get("seed", 0))
     rows = [np.random.default_rng([seed, zlib.crc32(s.encode())]).standard_normal(spec["n_units"]) for s in ids]
     return np.array(rows, dtype=np.float32), [f"unit_{u}" for u in range(spec["n_units"])]
+
+
+def load(spec: Mapping):
+    """The registry's adapter for these sources: there is no network to load or hook."""
+    raise ValueError(f"model source {spec['source']!r} has no network (no layers to list or hook); its "
+                     "features come from brainalign.models.table.fixed_features (the features stage calls it)")
 
 
 def fixed_features(spec: Mapping, stimulus_ids) -> tuple[dict[str, xr.Dataset], dict]:
