@@ -103,3 +103,20 @@ def test_mask_on_another_grid_is_resampled_with_a_warning_and_recorded(shared_da
     ds = store.open_dataset(tmp_path / "brain.zarr", group="gray")
     assert ds.attrs["roi_resampled"] and "voxel size [25.0, 25.0, 25.0] mm" in ds.attrs["roi_resampling"]
     assert ds.attrs["n_voxels_roi"] == 216 and store.read_provenance(tmp_path / "brain.zarr")["params"] == spec
+
+
+def test_field_of_view_key_is_validated(shared_data, monkeypatch):
+    """``field_of_view`` must be true; ``{shared_data}`` in a dataset path is the shared folder."""
+    from brainalign.config import ConfigError, validate_config
+    from study_runner import PROJECT
+
+    config = {"seed": 0, "stimuli": {"categories": {"kind": "words", "items": CATEGORIES}},
+              "models": {"r": {"source": "random", "input": "text", "layers": ["e"], "n_units": 4}},
+              "datasets": {"slice": {**SPEC, "path": "{shared_data}/haxby2001_sub001",
+                                     "rois": {"slice": {"field_of_view": False}}}}}
+    with pytest.raises(ConfigError, match=r"key 'datasets.slice.rois.slice.field_of_view': True was expected"):
+        validate_config(config, PROJECT / "config" / "schema.yaml")
+    config["datasets"]["slice"]["rois"]["slice"]["field_of_view"] = True
+    monkeypatch.setenv("BRAINALIGN_SHARED_DATA", str(shared_data))
+    resolved = validate_config(config, PROJECT / "config" / "schema.yaml")["datasets"]["slice"]
+    assert resolved["path"] == f"{shared_data}/haxby2001_sub001"
