@@ -34,6 +34,7 @@ include: "rules/encoding.smk"
 include: "rules/rsa.smk"
 include: "rules/similarity.smk"
 include: "rules/report.smk"
+include: "rules/decode.smk"
 
 
 rule all:

@@ -3,6 +3,7 @@ rule summarize:
     input:
         encoding=PLAN.result_stores("encoding"),
         rsa=PLAN.result_stores("rsa"),
+        decoding=PLAN.decoding_stores(),
     output:
         summary=f"{R}/summary.csv",
         recovery=f"{R}/recovery.csv",
@@ -20,4 +21,4 @@ rule summarize:
         runtime=10,
     shell:
         "brainalign summarize --spec {params.spec:q} --seed {params.seed} --encoding {input.encoding} "
-        "--rsa {input.rsa} --out {R} > {log} 2>&1"
+        "--rsa {input.rsa} --decoding {input.decoding} --out {R} > {log} 2>&1"

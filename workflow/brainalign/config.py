@@ -25,6 +25,7 @@ DEFAULTS = {
 MODEL_DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
 GLM_DEFAULTS = {"method": "lsa", "hrf_model": "glover", "drift_model": "cosine", "high_pass": 0.01,
                 "noise_model": "ar1", "stimulus_column": "stimulus_id", "drop_unknown": False}
+DECODING_DEFAULTS = {"classifier": "logistic_regression", "C": 1.0, "standardize": True}
 SIMULATION_DEFAULTS = {"runs": 4, "repeats": 2, "tr": 2.0, "trial_interval": 4.0,
                        "stimulus_duration": 1.0, "jitter": 1.0, "snr": 1.0, "grid": [14, 7, 7],
                        "roi_size": 5, "voxel_size": 3.0}
@@ -71,7 +72,8 @@ def shared_data_dir(config: dict) -> str:
 def validate_config(config: dict, schema_path) -> dict:
     """Validate ``config`` against the schema and cross-check its references.
 
-    Returns a resolved copy: defaults filled in, ``{shared_data}`` replaced in model paths.
+    Returns a resolved copy: defaults filled in, ``{shared_data}`` replaced in model paths and in
+    dataset and ROI file paths.
     Raises :class:`ConfigError` naming the first key at fault.
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -82,6 +84,8 @@ def validate_config(config: dict, schema_path) -> dict:
     cfg = _merge(DEFAULTS, config)
     shared = shared_data_dir(cfg)
     cfg["shared_data"] = shared
+    if "decoding" in cfg:
+        cfg["decoding"] = _merge(DECODING_DEFAULTS, cfg["decoding"])
     for name, model in cfg["models"].items():
         model = cfg["models"][name] = _merge(MODEL_DEFAULTS, model)
         for key in ("weights", "path"):
@@ -106,6 +110,10 @@ def validate_config(config: dict, schema_path) -> dict:
                     raise ConfigError(f"config: key '{key}.layer' is {gen['layer']!r}, not one of the "
                                       f"layers of model {gen['model']!r}")
         else:
+            for spec in [ds, *ds.get("rois", {}).values()]:
+                for key in ("path", "derivatives", "mask", "atlas", "labels"):
+                    if isinstance(spec.get(key), str):
+                        spec[key] = spec[key].replace("{shared_data}", shared)
             if "path" not in ds:
                 raise ConfigError(f"config: missing required key '{where}.path' (a real dataset "
                                   f"needs a BIDS path; a simulated one needs '{where}.simulate')")

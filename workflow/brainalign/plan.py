@@ -9,6 +9,7 @@ Layout under ``results_dir`` (``R``)::
     R/encoding/{dataset}/sub-{sub}/{model}.zarr ridge encoding scores, one group per ROI
     R/rsa/{dataset}/sub-{sub}/{model}.zarr      RSA scores and RDMs
     R/similarity/{stimset}.zarr                 model-model similarity of every layer pair
+    R/decoding/{dataset}/sub-{sub}.zarr         leave-one-run-out decoding (studies with ``decoding``)
     R/summary.csv, R/recovery.csv, R/figures/   derived tables and figures
 """
 
@@ -63,6 +64,13 @@ class StudyPlan:
         return [self.result_store(method, d, s, m)
                 for d in self.datasets() for s in self.config["datasets"][d]["subjects"]
                 for m in self.models_for(self.stimset_of(d))]
+
+    def decoding_stores(self) -> list[str]:
+        """One decoding store per dataset x subject when the study has a ``decoding`` section."""
+        if "decoding" not in self.config:
+            return []
+        return [f"{self.root}/decoding/{d}/sub-{s}.zarr"
+                for d in self.datasets() for s in self.config["datasets"][d]["subjects"]]
 
     def similarity_stores(self) -> list[str]:
         """One similarity store per stimulus set that at least two models can see."""

@@ -12,7 +12,7 @@ from .. import store
 from ..brain.bids import find_bids_runs, find_fmriprep_runs
 from ..brain.fmri import fmri_stage
 from ..brain.openfmri import find_openfmri_runs
-from ..brain.rois import atlas_masks, load_mask, sphere_mask
+from ..brain.rois import atlas_masks, field_of_view_mask, load_mask, sphere_mask
 
 log = logging.getLogger(__name__)
 GLM_KEYS = ("hrf_model", "drift_model", "high_pass", "drift_order", "noise_model", "signal_scaling",
@@ -28,13 +28,15 @@ def find_runs(spec: dict, root: Path, subject: str) -> list:
         return find_fmriprep_runs(spec["derivatives"], root, subject, space=spec["space"],
                                   res=spec.get("res"), session=spec.get("session"), task=spec["task"])
     if layout == "openfmri":
-        return find_openfmri_runs(root, subject, task=spec["task"], bold=spec.get("bold", "bold_25mm"))
+        # OpenFMRI subject folders are "sub001": config subject "001" (or "sub001") names one
+        return find_openfmri_runs(root, f"sub{subject.removeprefix('sub')}", task=spec["task"],
+                                  bold=spec.get("bold", "bold_25mm"))
     raise ValueError(f"dataset layout {layout!r} is not one of 'bids', 'fmriprep', 'openfmri'")
 
 
 def roi_images(spec: dict, root: Path, reference) -> dict:
     """ROI name -> mask image or path, from the dataset's ``rois`` entries (``mask``,
-    ``atlas`` + ``labels`` + ``label``, or ``sphere``), or the masks a simulated dataset wrote."""
+    ``atlas`` + ``labels`` + ``label``, ``sphere``, or ``field_of_view``), or the masks a simulated dataset wrote."""
     if "simulate" in spec:
         return {name: root / "derivatives" / "rois" / f"roi-{name}_mask.nii.gz"
                 for name in spec["simulate"]["rois"]}
@@ -49,10 +51,12 @@ def roi_images(spec: dict, root: Path, reference) -> dict:
                 raise ValueError(f"ROI {name!r}: label {label!r} is not in atlas {roi['atlas']} "
                                  f"(labels: {sorted(masks)})")
             images[name] = masks[label]
+        elif roi.get("field_of_view"):
+            images[name] = field_of_view_mask(reference)
         elif "sphere" in roi:
             images[name] = sphere_mask(roi["sphere"]["center"], roi["sphere"]["radius"], reference)
         else:
-            raise ValueError(f"ROI {name!r} needs one of 'mask', 'atlas' or 'sphere'")
+            raise ValueError(f"ROI {name!r} needs one of 'mask', 'atlas', 'sphere' or 'field_of_view'")
     return images
 
 

@@ -6,7 +6,10 @@
 * encoding, ``pearson_r`` / ``r2``: the mean over voxels of each voxel's mean over held-out runs;
   the interval is a percentile bootstrap over voxels (1000 resamples, seeded);
 * RSA, the comparator (e.g. ``spearman``): the score on all stimuli; the interval is the
-  percentile interval of the bootstrap over stimuli stored by the RSA stage.
+  percentile interval of the bootstrap over stimuli stored by the RSA stage;
+* decoding (model: the classifier, layer ``betas``), ``accuracy``: leave-one-run-out accuracy with
+  its Clopper-Pearson interval, and ``chance`` (1 / number of labels) with the central 95 % range
+  of the accuracy at chance (see :mod:`brainalign.stages.decode`).
 
 ``recovery.csv`` (simulated datasets only) says, per subject x ROI x method, which layer scored
 best and whether it is the layer that generated the ROI.
@@ -76,6 +79,21 @@ def rsa_rows(path) -> list[dict]:
     return rows
 
 
+def decoding_rows(path) -> list[dict]:
+    """Summary rows of one decoding store: ``accuracy`` and ``chance`` per ROI (module docstring)."""
+    ds = store.open_dataset(path)
+    rows = []
+    for roi in ds.roi.values.astype(str):
+        part = ds.sel(roi=roi)
+        common = dict(dataset=ds.attrs["dataset"], subject=ds.attrs["subject"], roi=roi, model=ds.attrs["classifier"],
+                      layer="betas", layer_index=0, method="decoding", n=ds.sizes["trial"])
+        rows.append({**common, "metric": "accuracy", "score": float(part.accuracy), "ci_low": float(part.ci_low),
+                     "ci_high": float(part.ci_high)})
+        rows.append({**common, "metric": "chance", "score": float(ds.attrs["chance"]),
+                     "ci_low": float(part.chance_low), "ci_high": float(part.chance_high)})
+    return rows
+
+
 def recovery_table(summary: pd.DataFrame, datasets: dict) -> pd.DataFrame:
     """For each simulated ROI: the best layer per subject and method, against the generating one.
 
@@ -141,16 +159,18 @@ def _atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def run(spec: dict, *, encoding, rsa, out, seed: int) -> None:
+def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=()) -> None:
     """Write ``summary.csv``, ``recovery.csv`` and ``figures/score_by_layer.png`` under ``out``."""
     rng = np.random.default_rng(seed)
     rows = [row for p in encoding for row in encoding_rows(p, rng)] + [row for p in rsa for row in rsa_rows(p)]
+    rows += [row for p in decoding for row in decoding_rows(p)]
     summary = pd.DataFrame(rows, columns=COLUMNS)
     recovery = recovery_table(summary, spec["datasets"])
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False, float_format="%.6g"))
     _atomic_write(out / "recovery.csv", lambda p: recovery.to_csv(p, index=False, float_format="%.6g"))
-    _atomic_write(out / "figures" / "score_by_layer.png", lambda p: score_by_layer_figure(summary, p))
+    _atomic_write(out / "figures" / "score_by_layer.png", lambda p: score_by_layer_figure(
+        summary[summary.method != "decoding"], p))
     if len(recovery):
         log.info("recovery:\n%s", recovery.to_string(index=False))
