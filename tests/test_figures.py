@@ -17,7 +17,7 @@ from scipy.stats import rankdata, spearmanr
 from brainalign import store
 from brainalign.figures import brain_map, model_similarity, rdms, score_by_layer
 from brainalign.plan import StudyPlan
-from study_runner import TEST_CONFIG
+from study_runner import TEST_CONFIG, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -189,3 +189,16 @@ def test_consistency_needs_two_stimulus_sets(study, tmp_path):
     with pytest.raises(ValueError, match="at least two similarity stores"):
         model_similarity.plot_consistency({"shapes": store.open_dataset(study / "similarity" / "shapes.zarr")},
                                           tmp_path / "c.png")
+
+
+def test_report_is_one_self_contained_page_with_every_figure_table_and_the_config(study, tmp_path):
+    report = tmp_path / "report.html"
+    snakemake("--report", str(report), results=study)
+    html = report.read_text()
+    figures = [study / "figures" / f for f in ("score_by_layer.png", "rdms_sim.png", "brain_map_sim.png",
+                                               "model_similarity.png", "similarity_consistency.png")]
+    for path in figures + [study / "summary.html", study / "summary.csv", study / "recovery.csv"]:
+        assert f'"{path}"' in html, f"{path.name} is not in the report"
+    assert "resolved configuration" in html and "yellow_shapes" in html  # the config, rendered
+    assert "NCSNR noise ceiling" in html  # a caption
+    assert 'src="http' not in html  # everything inline

@@ -73,7 +73,7 @@ def plot_brain_map(encoding: dict[str, list[xr.DataTree]], brain: dict[str, xr.D
     n_cuts = max(len(c) for c in cuts.values())
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(subjects), n_cuts, squeeze=False, layout="constrained",
-                                 figsize=(3.3 * n_cuts + 1.2, 2.3 * len(subjects) + 0.7))
+                                 figsize=(3.3 * n_cuts + 1.2, 2.0 * len(subjects) + 0.7))
         for row, s in zip(axes, subjects):
             for ax, z in zip(row, cuts[s]):
                 display = plotting.plot_stat_map(

@@ -108,7 +108,7 @@ def plot_rdms(rsa: list[xr.Dataset], stimuli: xr.Dataset, path, *, dataset: str 
         for r, roi in enumerate(brain):
             panels = [("brain", f"ROI {roi}\n(mean of {n_subjects} subject{'s' * (n_subjects != 1)})",
                        brain[roi])]
-            panels += [(m, f"{m} {best[roi][m][0]}\n({comparator} = {best[roi][m][1]:.2f})", best[roi][m][2])
+            panels += [(m, f"{m} {best[roi][m][0]}\n(mean {comparator} = {best[roi][m][1]:.2f})", best[roi][m][2])
                        for m in models]
             for c, (column, title, matrix) in enumerate(panels):
                 ax = axes[r, c]

@@ -93,8 +93,8 @@ def plot_score_by_layer(scores: xr.Dataset, path) -> pd.DataFrame:
                 ax.margins(y=0.12)
         handles = [Line2D([], [], color=colours[m], marker="o", ms=4, label=m) for m in colours]
         handles += [Patch(color="0.5", alpha=0.3, label="95 % bootstrap CI of the mean"),
-                    Line2D([], [], color="0.35", ls="--", label="noise ceiling"),
-                    Patch(color="0.85", label="RSA ceiling, lower to upper")]
+                    Line2D([], [], color="0.35", ls="--", label="noise ceiling (RSA: upper)"),
+                    Patch(color="0.85", label="RSA: lower to upper ceiling")]
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), frameon=False)
         n = int(curves.n_subjects.max())
         fig.suptitle(f"Alignment score of every layer, mean over {n} subject{'s' * (n != 1)}")
