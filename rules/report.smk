@@ -11,6 +11,7 @@ rule summarize:
         recovery=report(f"{R}/recovery.csv", caption="../report/recovery.rst", category="Tables"),
     params:
         spec=lambda wc: as_json({"datasets": config["datasets"], "results_dir": R}),
+        out=lambda wc, output: Path(output.summary).parent,
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -21,7 +22,7 @@ rule summarize:
         runtime=10,
     shell:
         "brainalign summarize --spec {params.spec:q} --seed {params.seed} --encoding {input.encoding} "
-        "--rsa {input.rsa} --out {R} > {log} 2>&1"
+        "--rsa {input.rsa} --out {params.out} > {log} 2>&1"
 
 
 rule figure_score_by_layer:

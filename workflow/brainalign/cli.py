@@ -68,9 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--kind", required=True, choices=FIGURE_KINDS)
     s.add_argument("--scores", type=Path, help="summary store (scores.zarr)")
     for name in ("rsa", "encoding", "brain"):
-        s.add_argument(f"--{name}", type=Path, nargs="*", default=[])
-    s.add_argument("--stimuli", type=Path)
-    s.add_argument("--similarity", type=_named_path, nargs="*", default=[], metavar="STIMSET=PATH")
+        s.add_argument(f"--{name}", type=Path, nargs="*", default=[], help=f"{name} stores of one dataset")
+    s.add_argument("--stimuli", type=Path, help="the dataset's stimulus store")
+    s.add_argument("--similarity", type=_named_path, nargs="*", default=[], metavar="STIMSET=PATH",
+                   help="similarity stores")
 
     s = sub.add_parser("layers", help="list a model's layers and their output shapes")
     s.add_argument("--spec", type=_json, required=True, help="the model's config entry (JSON)")
