@@ -42,5 +42,5 @@ rule all:
         PLAN.similarity_stores(),
         f"{R}/summary.csv",
         f"{R}/recovery.csv",
-        f"{R}/figures/score_by_layer.png",
+        PLAN.figures(),
     default_target: True

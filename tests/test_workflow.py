@@ -30,7 +30,8 @@ pytestmark = pytest.mark.slow
 
 def test_every_store_is_written_with_provenance(study):
     stores = sorted(study.rglob("*.zarr"))
-    assert len(stores) == 1 + 4 + 2 + 2 * 4 * 2 + 1  # stimuli, features, brain, encoding+rsa, similarity
+    # stimuli, features (4 models x 2 stimulus sets), brain, encoding+rsa, similarity, scores
+    assert len(stores) == 2 + 4 * 2 + 2 + 2 * 4 * 2 + 2 + 1
     for path in stores:
         prov = store.read_provenance(path)
         assert prov["brainalign_version"] and prov["stage"] and prov["seed"] == 2024
@@ -57,7 +58,9 @@ def test_summary_is_tidy_and_complete(study):
     assert len(summary) == 2 * 3 * 12 * 3
     assert not summary.duplicated(["dataset", "subject", "roi", "model", "layer", "method", "metric"]).any()
     assert ((summary.ci_low <= summary.score) & (summary.score <= summary.ci_high)).mean() > 0.95
+    assert summary.ceiling.notna().all()
     assert (study / "figures" / "score_by_layer.png").stat().st_size > 10_000
+    assert xr.open_zarr(study / "scores.zarr").sizes == {"entry": len(summary), "bootstrap": 1000}
 
 
 def test_complete_run_leaves_nothing_to_do(study):
@@ -71,11 +74,12 @@ def test_changing_one_model_reruns_only_what_depends_on_it(study, tmp_path):
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     out = snakemake("-n", results=study, configfile=changed)
-    assert planned_jobs(out.stdout) == {"features": 1, "encoding": 2, "rsa": 2, "similarity": 1,
-                                        "summarize": 1, "all": 1}
+    assert planned_jobs(out.stdout) == {"features": 2, "encoding": 2, "rsa": 2, "similarity": 2,
+                                        "summarize": 1, "figure_score_by_layer": 1, "figure_rdms": 1,
+                                        "figure_brain_map": 1, "figure_model_similarity": 2, "all": 1}
     outputs = [line.split("output:")[1].strip() for line in out.stdout.splitlines() if "output:" in line]
     rerun = [o for o in outputs if "/encoding/" in o or "/rsa/" in o or "/features/" in o]
-    assert len(rerun) == 5 and all(o.endswith("mlp.zarr") for o in rerun)
+    assert len(rerun) == 6 and all(o.endswith("mlp.zarr") for o in rerun)
 
 
 def test_killed_run_resumes_to_the_same_numbers(study, tmp_path):

@@ -14,6 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .stages.figure import KINDS as FIGURE_KINDS
+
 
 def _json(text: str):
     try:
@@ -60,10 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--brain", type=Path, required=True)
     s = stage("similarity", "model-model similarity of every pair of layers")
     s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
-    s = stage("summarize", "summary table, recovery table and figures")
+    s = stage("summarize", "scores store with bootstrap samples and ceilings, summary and recovery tables")
     s.add_argument("--encoding", type=Path, nargs="*", default=[])
     s.add_argument("--rsa", type=Path, nargs="*", default=[])
     s.add_argument("--decoding", type=Path, nargs="*", default=[])
+
+    s = stage("figure", "draw one figure of the study from its stores")
+    s.add_argument("--kind", required=True, choices=FIGURE_KINDS)
+    s.add_argument("--scores", type=Path, help="summary store (scores.zarr)")
+    for name in ("rsa", "encoding", "brain"):
+        s.add_argument(f"--{name}", type=Path, nargs="*", default=[], help=f"{name} stores of one dataset")
+    s.add_argument("--stimuli", type=Path, help="the dataset's stimulus store")
+    s.add_argument("--similarity", type=_named_path, nargs="*", default=[], metavar="STIMSET=PATH",
+                   help="similarity stores")
 
     s = sub.add_parser("layers", help="list a model's layers and their output shapes")
     s.add_argument("--spec", type=_json, required=True, help="the model's config entry (JSON)")
@@ -84,7 +95,7 @@ def main(argv=None) -> int:
         return 0
     module = importlib.import_module(f"brainalign.stages.{args.stage}")
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "verbose", "spec", "out", "seed")}
-    for key in ("features",):
+    for key in ("features", "similarity"):
         if isinstance(kwargs.get(key), list):
             kwargs[key] = dict(kwargs[key])
     try:

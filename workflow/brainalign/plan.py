@@ -10,7 +10,9 @@ Layout under ``results_dir`` (``R``)::
     R/rsa/{dataset}/sub-{sub}/{model}.zarr      RSA scores and RDMs
     R/similarity/{stimset}.zarr                 model-model similarity of every layer pair
     R/decoding/{dataset}/sub-{sub}.zarr         leave-one-run-out decoding (studies with ``decoding``)
-    R/summary.csv, R/recovery.csv, R/figures/   derived tables and figures
+    R/scores.zarr                               every score with its bootstrap samples and ceiling
+    R/summary.csv, R/summary.html, R/recovery.csv   derived tables
+    R/figures/*.png                             figures (see :meth:`StudyPlan.figures`)
 """
 
 from __future__ import annotations
@@ -61,9 +63,7 @@ class StudyPlan:
 
     def result_stores(self, method: str) -> list[str]:
         """Every encoding or RSA store: dataset x subject x model."""
-        return [self.result_store(method, d, s, m)
-                for d in self.datasets() for s in self.config["datasets"][d]["subjects"]
-                for m in self.models_for(self.stimset_of(d))]
+        return [path for d in self.datasets() for path in self.dataset_stores(method, d)]
 
     def decoding_stores(self) -> list[str]:
         """One decoding store per dataset x subject when the study has a ``decoding`` section."""
@@ -74,4 +74,28 @@ class StudyPlan:
 
     def similarity_stores(self) -> list[str]:
         """One similarity store per stimulus set that at least two models can see."""
-        return [self.similarity_store(s) for s in self.config["stimuli"] if len(self.models_for(s)) >= 2]
+        return [self.similarity_store(s) for s in self.similarity_sets()]
+
+    def similarity_sets(self) -> list[str]:
+        """Stimulus sets that at least two models can see, in config order."""
+        return [s for s in self.config["stimuli"] if len(self.models_for(s)) >= 2]
+
+    def dataset_stores(self, method: str, dataset: str) -> list[str]:
+        """The encoding or RSA stores of one dataset (subject x model), or its brain stores."""
+        subjects = self.config["datasets"][dataset]["subjects"]
+        if method == "brain":
+            return [self.brain_store(dataset, s) for s in subjects]
+        return [self.result_store(method, dataset, s, m) for s in subjects
+                for m in self.models_for(self.stimset_of(dataset))]
+
+    def figures(self) -> list[str]:
+        """Every figure: score by layer; RDMs and brain map per dataset; model x model similarity
+        when a stimulus set has two models, and its consistency when two sets have."""
+        figures = [f"{self.root}/figures/score_by_layer.png"]
+        for d in self.datasets():
+            figures += [f"{self.root}/figures/rdms_{d}.png", f"{self.root}/figures/brain_map_{d}.png"]
+        if self.similarity_sets():
+            figures.append(f"{self.root}/figures/model_similarity.png")
+        if len(self.similarity_sets()) >= 2:
+            figures.append(f"{self.root}/figures/similarity_consistency.png")
+        return figures
