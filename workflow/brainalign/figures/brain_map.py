@@ -6,7 +6,8 @@ that scores best on that ROI in that subject (highest mean r over the ROI's voxe
 layer of every model). Voxels are put back on the acquisition grid with the voxel indices
 ``i, j, k`` of the stores and the grid (``affine``, ``grid_shape``) the brain store keeps; voxels
 outside every ROI are left blank. Axial slices through the ROIs are shown, over the MNI152
-template for real data (assumed in MNI space) and on a blank background for a simulated grid.
+template when the data are in an MNI152 space (fMRIPrep ``space: MNI152...``) and on a blank
+background otherwise (native space, simulated grids).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import nibabel as nib
 import numpy as np
 import xarray as xr
 from nilearn import plotting
+from nilearn.datasets import load_mni152_template
 
 from ._common import STYLE, save
 
@@ -62,7 +64,7 @@ def _label_rois(display, maps: dict, affine) -> None:
 
 
 def plot_brain_map(encoding: dict[str, list[xr.DataTree]], brain: dict[str, xr.DataTree], path, *,
-                   simulated: bool, dataset: str = "") -> dict[str, nib.Nifti1Image]:
+                   mni_space: bool, dataset: str = "") -> dict[str, nib.Nifti1Image]:
     """Draw the figure (module docstring) to ``path``. ``encoding``: subject -> that subject's
     encoding stores (one per model); ``brain``: subject -> brain store. Returns the images drawn."""
     subjects = sorted(encoding)
@@ -77,7 +79,7 @@ def plot_brain_map(encoding: dict[str, list[xr.DataTree]], brain: dict[str, xr.D
         for row, s in zip(axes, subjects):
             for ax, z in zip(row, cuts[s]):
                 display = plotting.plot_stat_map(
-                    images[s], bg_img=None if simulated else plotting.MNI152TEMPLATE, display_mode="z",
+                    images[s], bg_img=load_mni152_template() if mni_space else None, display_mode="z",
                     cut_coords=[z], axes=ax, figure=fig, threshold=BLANK, vmin=-vmax, vmax=vmax,
                     symmetric_cbar=True, cmap="RdBu_r", colorbar=False, black_bg=False, annotate=False,
                     draw_cross=False)

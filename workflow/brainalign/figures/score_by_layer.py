@@ -63,19 +63,35 @@ def _ceiling(ax, part: pd.DataFrame) -> None:
         ax.axhline(upper, color="0.35", ls="--", lw=1, zorder=1)
 
 
+def _legend_columns(handles, width: float) -> int:
+    """Legend columns that fit ``width`` inches: one row if every entry fits (an entry takes
+    about 0.5 in + 0.07 in per character), else as many columns of the widest entry as fit."""
+    sizes = [0.5 + 0.07 * len(h.get_label()) for h in handles]
+    if sum(sizes) <= width:
+        return len(handles)
+    return max(1, int(width // max(sizes)))
+
+
 def plot_score_by_layer(scores: xr.Dataset, path) -> pd.DataFrame:
     """Draw the figure (module docstring) to ``path``; return the curves drawn (:func:`layer_curves`)."""
     curves = layer_curves(scores)
     rows = list(curves[["dataset", "method", "metric"]].drop_duplicates().itertuples(index=False))
-    rois = sorted(curves.roi.unique())
+    rois = {d: sorted(curves.roi[curves.dataset == d].unique()) for d in curves.dataset.unique()}
+    n_cols = max(len(r) for r in rois.values())
     colours = model_colours(curves.model.unique())
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(rows), len(rois), figsize=(3.6 * len(rois) + 0.6, 3.0 * len(rows) + 0.9),
+        fig, axes = plt.subplots(len(rows), n_cols, figsize=(3.6 * n_cols + 0.6, 3.0 * len(rows) + 0.9),
                                  squeeze=False, sharex=True, layout="constrained")
         for r, (dataset, method, metric) in enumerate(rows):
-            for c, roi in enumerate(rois):
+            for ax in axes[r, len(rois[dataset]):]:  # datasets with fewer ROIs leave cells empty
+                ax.set_axis_off()
+            for c, roi in enumerate(rois[dataset]):
                 ax = axes[r, c]
+                ax.tick_params(labelbottom=True)
                 part = curves[(curves.dataset == dataset) & (curves.method == method) & (curves.roi == roi)]
+                if not np.isfinite(part.score).any():  # e.g. an ROI too small for RSA
+                    ax.set_axis_off()
+                    continue
                 _ceiling(ax, part)
                 for model, g in part.groupby("model"):
                     g = g.sort_values("layer_index")
@@ -83,7 +99,7 @@ def plot_score_by_layer(scores: xr.Dataset, path) -> pd.DataFrame:
                     ax.plot(g.depth, g.score, "o-", color=colours[model], ms=4, lw=1.5)
                 ax.axhline(0, color="0.6", lw=0.7)
                 where = f"{dataset}: " if len(set(d for d, _, _ in rows)) > 1 else ""
-                best = part.loc[part.score.idxmax()]
+                best = part.loc[part.score.dropna().idxmax()]
                 ax.set_title(f"{where}ROI {roi}, {method}\nbest: {best.model} {best.layer} ({best.score:.2f})")
                 if c == 0:
                     ax.set_ylabel(Y_LABELS.get(metric, f"{metric} score"))
@@ -95,7 +111,8 @@ def plot_score_by_layer(scores: xr.Dataset, path) -> pd.DataFrame:
         handles += [Patch(color="0.5", alpha=0.3, label="95 % bootstrap CI of the mean"),
                     Line2D([], [], color="0.35", ls="--", label="noise ceiling (RSA: upper)"),
                     Patch(color="0.85", label="RSA: lower to upper ceiling")]
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), frameon=False)
+        fig.legend(handles=handles, loc="outside lower center", ncol=_legend_columns(handles, fig.get_figwidth()),
+                   frameon=False)
         n = int(curves.n_subjects.max())
         fig.suptitle(f"Alignment score of every layer, mean over {n} subject{'s' * (n != 1)}")
         save(fig, path)

@@ -44,7 +44,7 @@ def run(spec: dict, *, kind: str, out, seed: int, scores=None, rsa=(), encoding=
         from ..figures.brain_map import plot_brain_map
 
         brains = {s: t[0] for s, t in _by_subject(brain).items()}
-        plot_brain_map(_by_subject(encoding), brains, out, simulated="simulate" in spec,
+        plot_brain_map(_by_subject(encoding), brains, out, mni_space=str(spec.get("space", "")).startswith("MNI152"),
                        dataset=spec.get("dataset", ""))
     elif kind in ("model_similarity", "similarity_consistency"):
         from ..figures.model_similarity import plot_consistency, plot_similarity_matrices
