@@ -43,6 +43,7 @@ _PARTIAL_SUFFIX = ".partial"
 __all__ = [
     "StreamingStore",
     "atomic_directory",
+    "atomic_file",
     "chunk_shape",
     "content_hash",
     "group_names",
@@ -191,6 +192,19 @@ def _write_atomically(path, write) -> Path:
     with atomic_directory(path) as tmp:
         write(tmp)
     return Path(path)
+
+
+def atomic_file(path, write) -> Path:
+    """Write a plain file (a table, a figure) atomically: ``write(tmp)`` fills a temporary sibling
+    with the same suffix, which is renamed to ``path`` when complete and removed on error."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _to_zarr(obj, target: Path, mode: str = "w", group: str | None = None) -> None:
