@@ -63,8 +63,9 @@ def timecourse_figure(panels: Mapping[tuple[str, str], xr.Dataset], path, *,
                 ax.set_ylabel((ylabels or {}).get(row, "score"))
             ax.legend(fontsize=7, frameon=False, loc="upper right")
             ax.margins(x=0)
-    for row_axes in axes:  # headroom above the curves for the legends
+    for row_axes in axes:  # headroom above the curves for the legends, without ticks beyond the data
         low, high = row_axes[0].get_ylim()
+        row_axes[0].set_yticks([t for t in row_axes[0].get_yticks() if low <= t <= high])
         row_axes[0].set_ylim(low, high + 0.45 * (high - low))
     if title:
         fig.suptitle(title, fontsize=11)
