@@ -11,8 +11,8 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
+import xarray as xr
 import yaml
-
 from brainalign import store
 from brainalign.config import validate_config
 from brainalign.stages import meg, meg_encoding, meg_rsa, simulate_meg
@@ -33,7 +33,7 @@ def resolved_dataset(shared_data, monkeypatch, **dataset):
 
 def cli(stage, spec, *args):
     return subprocess.run([sys.executable, "-m", "brainalign.cli", stage, "--spec", json.dumps(spec), "--seed", "7",
-                           *map(str, args)], capture_output=True, text=True)
+                           *map(str, args)], capture_output=True, text=True, check=False)
 
 
 @pytest.fixture
@@ -97,8 +97,6 @@ def simulated(tmp_path_factory):
     ids = np.array([f"s{i:02d}" for i in range(30)])
     early = np.maximum(rng.standard_normal((30, 12)) @ rng.standard_normal((12, 40)), 0)
     late = np.maximum(np.maximum(early @ rng.standard_normal((40, 40)), 0) @ rng.standard_normal((40, 40)), 0)
-    import xarray as xr
-
     stimuli = store.write_dataset(root / "stimuli.zarr", xr.Dataset(coords={"stimulus_id": ("stimulus", ids)}),
                                   stage="stimuli", params={})
     layers = {"early": early, "late": late}

@@ -52,13 +52,14 @@ def summary_rows(ds: xr.Dataset) -> list[dict]:
         peak = float(one.peak_latency)
         band = {k: float(one[f"score_ci_{k}"].sel(time=peak)) if f"score_ci_{k}" in one else np.nan
                 for k in ("low", "high")}
-        rows.append(dict(dataset=ds.attrs["dataset"], subject=ds.attrs["subject"], model=ds.attrs["model"],
-                         layer=layer, layer_index=index, method=ds.attrs["method"], metric=ds.attrs["metric"],
-                         peak_score=float(one.peak_score), peak_score_ci_low=band["low"],
-                         peak_score_ci_high=band["high"], peak_latency_ms=1e3 * peak,
-                         peak_latency_ci_low_ms=1e3 * float(one.get("peak_latency_ci_low", np.nan)),
-                         peak_latency_ci_high_ms=1e3 * float(one.get("peak_latency_ci_high", np.nan)),
-                         n_bootstrap=ds.sizes.get("bootstrap", 0)))
+        rows.append({"dataset": ds.attrs["dataset"], "subject": ds.attrs["subject"], "model": ds.attrs["model"],
+                     "layer": layer, "layer_index": index, "method": ds.attrs["method"],
+                     "metric": ds.attrs["metric"], "peak_score": float(one.peak_score),
+                     "peak_score_ci_low": band["low"], "peak_score_ci_high": band["high"],
+                     "peak_latency_ms": 1e3 * peak,
+                     "peak_latency_ci_low_ms": 1e3 * float(one.get("peak_latency_ci_low", np.nan)),
+                     "peak_latency_ci_high_ms": 1e3 * float(one.get("peak_latency_ci_high", np.nan)),
+                     "n_bootstrap": ds.sizes.get("bootstrap", 0)})
     return rows
 
 
@@ -80,13 +81,13 @@ def recovery_table(results: list[xr.Dataset], datasets: dict) -> pd.DataFrame:
                     ranked = sorted(at, key=at.get, reverse=True)
                     others = [at[k] for k in ranked if k != (gen["model"], gen["layer"])]
                     error = 1e3 * (found - gen["latency"])
-                    rows.append(dict(dataset=name, subject=subject, method=method, driver=label,
-                                     true_model=gen["model"], true_layer=gen["layer"],
-                                     true_latency_ms=1e3 * gen["latency"], recovered_latency_ms=1e3 * found,
-                                     error_ms=error, within_20ms=bool(abs(error) <= TOLERANCE_MS + 1e-9),
-                                     best_model_at_latency=ranked[0][0], best_layer_at_latency=ranked[0][1],
-                                     ranks_first=ranked[0] == (gen["model"], gen["layer"]),
-                                     margin=at[(gen["model"], gen["layer"])] - max(others, default=np.nan)))
+                    rows.append({"dataset": name, "subject": subject, "method": method, "driver": label,
+                                 "true_model": gen["model"], "true_layer": gen["layer"],
+                                 "true_latency_ms": 1e3 * gen["latency"], "recovered_latency_ms": 1e3 * found,
+                                 "error_ms": error, "within_20ms": bool(abs(error) <= TOLERANCE_MS + 1e-9),
+                                 "best_model_at_latency": ranked[0][0], "best_layer_at_latency": ranked[0][1],
+                                 "ranks_first": ranked[0] == (gen["model"], gen["layer"]),
+                                 "margin": at[(gen["model"], gen["layer"])] - max(others, default=np.nan)})
     return pd.DataFrame(rows, columns=RECOVERY_COLUMNS)
 
 
