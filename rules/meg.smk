@@ -1,4 +1,6 @@
 # MEG/EEG datasets (`modality: meg`): simulated runs, epochs, time-resolved RSA and encoding, summary.
+# RSA and encoding of one model run in one job (one store, two groups): the stage's own work takes
+# about a second, less than starting a Python process with its imports.
 
 
 def _meg_generating_features(wc):
@@ -8,12 +10,11 @@ def _meg_generating_features(wc):
     return {m: PLAN.features_store(spec["stimuli"], m) for m in models}
 
 
-def _time_resolved_spec(wc, section):
-    """A time-resolved stage's config: its method section (rsa or encoding), the time_resolved
-    options it uses, the number of bootstrap samples (rsa.n_bootstrap) and the store's labels."""
-    options = {k: v for k, v in config["time_resolved"].items() if section == "encoding" or k != "outer_folds"}
-    return as_json({**config[section], **options, "n_bootstrap": config["rsa"]["n_bootstrap"],
-                    "dataset": wc.dataset, "subject": wc.sub, "model": wc.model})
+def _align_spec(wc):
+    """meg_align's config: the rsa, encoding and time_resolved sections (their keys are distinct)
+    and the store's labels."""
+    return as_json({**config["rsa"], **config["encoding"], **config["time_resolved"], "dataset": wc.dataset,
+                    "subject": wc.sub, "model": wc.model})
 
 
 rule simulate_meg:
@@ -63,55 +64,32 @@ rule meg:
         "--subject {wildcards.sub} --stimuli {input.stimuli} --out {output} > {log} 2>&1"
 
 
-rule meg_rsa:
-    """Time-resolved RSA of every layer of one model against one subject's MEG/EEG."""
+rule meg_align:
+    """Time-resolved RSA and ridge encoding of every layer of one model against one subject's MEG/EEG."""
     input:
         brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
         features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
     output:
-        directory(f"{R}/meg_rsa/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
+        directory(f"{R}/meg_align/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
     params:
-        spec=lambda wc: _time_resolved_spec(wc, "rsa"),
+        spec=_align_spec,
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/meg_rsa/{dataset}_sub-{sub}_{model}.log",
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    shell:
-        "brainalign meg_rsa --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
-        "--features {input.features} --out {output} > {log} 2>&1"
-
-
-rule meg_encoding:
-    """Time-resolved ridge encoding of one subject's MEG/EEG from every layer of one model."""
-    input:
-        brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
-        features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
-    output:
-        directory(f"{R}/meg_encoding/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
-    params:
-        spec=lambda wc: _time_resolved_spec(wc, "encoding"),
-        seed=config["seed"],
-    conda:
-        "../envs/brainalign.yaml"
-    log:
-        "logs/meg_encoding/{dataset}_sub-{sub}_{model}.log",
+        "logs/meg_align/{dataset}_sub-{sub}_{model}.log",
     resources:
         mem_mb=4000,
         runtime=30,
     shell:
-        "brainalign meg_encoding --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
+        "brainalign meg_align --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
         "--features {input.features} --out {output} > {log} 2>&1"
 
 
 rule meg_summarize:
     """Peak scores and latencies of every layer, the latency recovery table, the time-course figure."""
     input:
-        rsa=PLAN.result_stores("meg_rsa", "meg"),
-        encoding=PLAN.result_stores("meg_encoding", "meg"),
+        PLAN.result_stores("meg_align", "meg"),
     output:
         summary=f"{R}/meg_summary.csv",
         recovery=f"{R}/meg_recovery.csv",
@@ -128,5 +106,5 @@ rule meg_summarize:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainalign meg_summarize --spec {params.spec:q} --seed {params.seed} --rsa {input.rsa} "
-        "--encoding {input.encoding} --out {R} > {log} 2>&1"
+        "brainalign meg_summarize --spec {params.spec:q} --seed {params.seed} --stores {input} --out {R} "
+        "> {log} 2>&1"

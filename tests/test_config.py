@@ -87,7 +87,7 @@ def test_shipped_meg_part_is_planned(study):
     meg = cfg["datasets"]["meg"]
     assert meg["preprocessing"]["tmin"] == -0.1 and meg["events"]["source"] == "auto"  # resolved options
     assert meg["simulate_meg"]["white_fraction"] == 0.5  # a default filled in
-    assert len(plan.result_stores("meg_rsa", "meg")) == 2 * 4
+    assert len(plan.result_stores("meg_align", "meg")) == 2 * 4
     assert plan.meg_recordings("meg", "01").endswith("meg_raw/meg/sub-01")
     assert plan.dataset_pattern("meg") == "meg" and plan.dataset_pattern("fmri") == "sim"
 

@@ -15,7 +15,7 @@ import xarray as xr
 import yaml
 from brainalign import store
 from brainalign.config import validate_config
-from brainalign.stages import meg, meg_encoding, meg_rsa, simulate_meg
+from brainalign.stages import meg, meg_align, simulate_meg
 
 PROJECT = Path(__file__).resolve().parents[1]
 SCHEMA = PROJECT / "config" / "schema.yaml"
@@ -148,22 +148,21 @@ def test_time_resolved_stages_find_each_layer_at_its_latency(simulated):
     ds = store.open_dataset(brain)
     assert ds.sizes == {"stimulus": 30, "unit": 32, "time": 101} and (ds["n_trials"] == 2).all()
     assert ds.attrs["n_rejected"] == 0 and ds.attrs["runs"] == ["run-1_raw", "run-2_raw"]
-    common = {"n_bootstrap": 30, "window": 1, "latency_window": [0.0, 0.4], "ci": 0.95, "dataset": "d",
-              "subject": "01", "model": "net"}
-    rsa_spec = {**common, "rdm": "correlation", "comparator": "spearman"}
-    enc_spec = {**common, "alphas": [1.0, 10.0, 100.0, 1000.0], "inner_folds": 3, "backend": "numpy",
-                "target_batch_size": 4096, "outer_folds": 5}
-    meg_rsa.run(rsa_spec, brain=brain, features=feats, out=root / "rsa.zarr", seed=1)
-    meg_encoding.run(enc_spec, brain=brain, features=feats, out=root / "enc.zarr", seed=1)
-    for name in ("rsa.zarr", "enc.zarr"):
-        result = store.open_dataset(root / name)
+    spec = {"n_bootstrap": 30, "window": 1, "latency_window": [0.0, 0.4], "ci": 0.95, "dataset": "d",
+            "subject": "01", "model": "net", "rdm": "correlation", "comparator": "spearman",
+            "alphas": [1.0, 10.0, 100.0, 1000.0], "inner_folds": 3, "backend": "numpy", "target_batch_size": 4096,
+            "outer_folds": 5}
+    meg_align.run(spec, brain=brain, features=feats, out=root / "align.zarr", seed=1)
+    assert store.read_provenance(root / "align.zarr")["stage"] == "meg_align"
+    for method in ("rsa", "encoding"):
+        result = store.open_dataset(root / "align.zarr", group=method)
         assert result["score"].dims == ("layer", "time") and result.sizes["bootstrap"] == 30
         latency = result["peak_latency"].to_series()
-        assert abs(latency["early"] - 0.1) <= 0.02 and abs(latency["late"] - 0.25) <= 0.02, (name, latency)
+        assert abs(latency["early"] - 0.1) <= 0.02 and abs(latency["late"] - 0.25) <= 0.02, (method, latency)
         assert (result["peak_latency_ci_low"] <= result["peak_latency"]).all()
         assert (result["peak_latency"] <= result["peak_latency_ci_high"]).all()
         assert result.score.sel(layer="early", time=0.1) > result.score.sel(layer="late", time=0.1)
         assert result.score.sel(layer="late", time=0.25) > result.score.sel(layer="early", time=0.25)
-    enc = store.open_dataset(root / "enc.zarr")
+    enc = store.open_dataset(root / "align.zarr", group="encoding")
     assert enc["r"].dims == ("layer", "fold", "unit", "time") and enc.sizes["fold"] == 5
     np.testing.assert_allclose(enc["score"], enc["r"].mean(("fold", "unit")), rtol=1e-5, atol=1e-6)

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 def test_every_store_is_written_with_provenance(study):
     stores = sorted(study.rglob("*.zarr"))
     # stimuli, features, fMRI brain, encoding+rsa, similarity; MEG brain, time-resolved rsa+encoding
-    assert len(stores) == 1 + 4 + 2 + 2 * 4 * 2 + 1 + 2 + 2 * 4 * 2
+    assert len(stores) == 1 + 4 + 2 + 2 * 4 * 2 + 1 + 2 + 2 * 4
     for path in stores:
         prov = store.read_provenance(path)
         assert prov["brainalign_version"] and prov["stage"] and prov["seed"] == 2024
@@ -73,7 +73,7 @@ def test_changing_one_model_reruns_only_what_depends_on_it(study, tmp_path):
     changed.write_text(yaml.safe_dump(config))
     out = snakemake("-n", results=study, configfile=changed)
     assert planned_jobs(out.stdout) == {"features": 1, "encoding": 2, "rsa": 2, "similarity": 1,
-                                        "summarize": 1, "meg_encoding": 2, "meg_rsa": 2, "meg_summarize": 1,
+                                        "summarize": 1, "meg_align": 2, "meg_summarize": 1,
                                         "all": 1}
     outputs = [line.split("output:")[1].strip() for line in out.stdout.splitlines() if "output:" in line]
     rerun = [o for o in outputs if "/encoding/" in o or "/rsa/" in o or "/features/" in o]
@@ -186,16 +186,18 @@ def test_meg_stores_layout_and_provenance(study):
     assert {str(raw / "run-1_raw.fif"), str(raw / "stimulus_table.tsv")} <= set(prov["inputs"])
     stimuli = store.open_dataset(study / "stimuli" / "shapes.zarr")
     assert sorted(brain["stimulus_id"].values) == sorted(stimuli["stimulus_id"].values)
-    for method in ("meg_rsa", "meg_encoding"):
-        path = study / method / "meg" / "sub-01" / "resnet20.zarr"
-        ds = store.open_dataset(path)
+    path = study / "meg_align" / "meg" / "sub-01" / "resnet20.zarr"
+    assert store.group_names(path) == ["encoding", "rsa"]
+    for method in ("rsa", "encoding"):
+        ds = store.open_dataset(path, group=method)
         assert ds["score"].dims == ("layer", "time") and list(ds["layer"].values) == ["layer1", "layer2", "layer3"]
         np.testing.assert_array_equal(ds["time"].values, brain["time"].values)
         for name in ("score_ci_low", "score_ci_high", "bootstrap_score", "peak_latency", "peak_latency_ci_low",
                      "peak_latency_ci_high", "peak_score"):
             assert name in ds, (method, name)
-        prov = store.read_provenance(path)
-        assert prov["stage"] == method and prov["params"]["model"] == "resnet20"
-        assert set(prov["inputs"]) == {str(brain_path), str(study / "features" / "shapes" / "resnet20.zarr")}
-    assert store.open_dataset(study / "meg_encoding" / "meg" / "sub-01" / "cnn.zarr")["r"].dims == (
-        "layer", "fold", "unit", "time")
+        assert ds.attrs["method"] == method and ds.attrs["subject"] == "01"
+    prov = store.read_provenance(path)
+    assert prov["stage"] == "meg_align" and prov["params"]["model"] == "resnet20"
+    assert set(prov["inputs"]) == {str(brain_path), str(study / "features" / "shapes" / "resnet20.zarr")}
+    encoding = store.open_dataset(study / "meg_align" / "meg" / "sub-01" / "cnn.zarr", group="encoding")
+    assert encoding["r"].dims == ("layer", "fold", "unit", "time")

@@ -53,8 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--stimuli", type=Path, required=True)
     for name, help_ in (("encoding", "cross-validated ridge encoding of every layer"),
                         ("rsa", "representational similarity analysis of every layer"),
-                        ("meg_rsa", "time-resolved RSA of every layer (MEG/EEG)"),
-                        ("meg_encoding", "time-resolved ridge encoding of every layer (MEG/EEG)")):
+                        ("meg_align", "time-resolved RSA and ridge encoding of every layer (MEG/EEG)")):
         s = stage(name, help_)
         s.add_argument("--brain", type=Path, required=True)
         s.add_argument("--features", type=Path, required=True)
@@ -69,8 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--subject", required=True)
     s.add_argument("--stimuli", type=Path, help="stimulus store: the known stimulus ids (default: any)")
     s = stage("meg_summarize", "MEG summary and recovery tables, time-course figure")
-    s.add_argument("--rsa", type=Path, nargs="*", default=[])
-    s.add_argument("--encoding", type=Path, nargs="*", default=[])
+    s.add_argument("--stores", type=Path, nargs="*", default=[], help="meg_align stores")
     s = stage("summarize", "summary table, recovery table and figures")
     s.add_argument("--encoding", type=Path, nargs="*", default=[])
     s.add_argument("--rsa", type=Path, nargs="*", default=[])

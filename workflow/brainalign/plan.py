@@ -15,8 +15,7 @@ MEG/EEG datasets (``modality: meg``)::
 
     R/meg_raw/{dataset}/sub-{sub}/              simulated raw FIF runs (simulated datasets only)
     R/brain/{dataset}/sub-{sub}.zarr            epochs or averages (trial|stimulus, unit, time)
-    R/meg_rsa/{dataset}/sub-{sub}/{model}.zarr  time-resolved RSA (layer, time)
-    R/meg_encoding/{dataset}/sub-{sub}/{model}.zarr  time-resolved encoding (layer, time)
+    R/meg_align/{dataset}/sub-{sub}/{model}.zarr  time-resolved RSA and encoding, one group each
     R/meg_summary.csv, R/meg_recovery.csv, R/figures/meg_timecourse.png
 """
 
@@ -81,7 +80,7 @@ class StudyPlan:
         return self.config["datasets"][dataset]["stimuli"]
 
     def result_stores(self, method: str, modality: str = "fmri") -> list[str]:
-        """Every encoding or RSA store (``meg_encoding``, ``meg_rsa`` with ``modality="meg"``):
+        """Every encoding or RSA store (``meg_align`` with ``modality="meg"``):
         dataset x subject x model."""
         return [self.result_store(method, d, s, m)
                 for d in self.datasets(modality) for s in self.config["datasets"][d]["subjects"]

@@ -1,4 +1,4 @@
-"""Stage ``meg_summarize``: tables and figure of the time-resolved MEG/EEG results.
+"""Stage ``meg_summarize``: tables and figure of the time-resolved MEG/EEG results (``meg_align`` stores).
 
 ``meg_summary.csv``: one row per dataset x subject x model x layer x method x metric with the
 peak of the score time course: ``peak_score`` and the bootstrap band of the score at that time
@@ -41,7 +41,8 @@ YLABELS = {"rsa": "RSA: {metric} correlation of RDMs", "encoding": "encoding: me
 
 
 def _load(paths) -> list[xr.Dataset]:
-    return [store.open_dataset(p).load() for p in paths]
+    """Both groups (``rsa``, ``encoding``) of every ``meg_align`` store."""
+    return [store.open_dataset(p, group=g).load() for g in ("rsa", "encoding") for p in paths]
 
 
 def summary_rows(ds: xr.Dataset) -> list[dict]:
@@ -101,9 +102,10 @@ def group_time_course(results: list[xr.Dataset], ci: float, latency_window) -> x
     return xr.Dataset(data, coords={"layer": mean.layer.values, "time": mean.time.values})
 
 
-def run(spec: dict, *, rsa, encoding, out, seed: int) -> None:
-    """Write ``meg_summary.csv``, ``meg_recovery.csv`` and ``figures/meg_timecourse.png`` under ``out``."""
-    results = _load(rsa) + _load(encoding)
+def run(spec: dict, *, stores, out, seed: int) -> None:
+    """Write ``meg_summary.csv``, ``meg_recovery.csv`` and ``figures/meg_timecourse.png`` under
+    ``out`` from the ``meg_align`` ``stores``."""
+    results = _load(stores)
     summary = pd.DataFrame([row for ds in results for row in summary_rows(ds)], columns=SUMMARY_COLUMNS)
     recovery = recovery_table(results, spec["datasets"])
     panels, markers, ylabels = {}, {}, {}
