@@ -51,9 +51,11 @@ def timecourse_figure(panels: Mapping[tuple[str, str], xr.Dataset], path, *,
                             mec="black", mew=0.6)
             for label, latency in (markers or {}).get(col, ()):
                 ax.axvline(1e3 * latency, color="0.3", ls="--", lw=0.9)
+                left_half = 1e3 * latency < ms.mean()  # the label goes on the side with more room
                 ax.annotate(f"simulated {label}: {1e3 * latency:.0f} ms", (1e3 * latency, 0),
-                            xycoords=("data", "axes fraction"), xytext=(-3, 3), textcoords="offset points",
-                            ha="right", va="bottom", fontsize=7, color="0.3")
+                            xycoords=("data", "axes fraction"), xytext=(3 if left_half else -3, 3),
+                            textcoords="offset points", ha="left" if left_half else "right", va="bottom",
+                            fontsize=7, color="0.3")
             ax.axhline(0, color="0.7", lw=0.8)
             ax.axvline(0, color="0.7", lw=0.8, ls=":")
             ax.set_title(f"{col}: {row}", fontsize=10)
