@@ -33,6 +33,7 @@ include: "rules/fmri.smk"
 include: "rules/encoding.smk"
 include: "rules/rsa.smk"
 include: "rules/similarity.smk"
+include: "rules/meg.smk"
 include: "rules/report.smk"
 include: "rules/decode.smk"
 
@@ -43,4 +44,6 @@ rule all:
         f"{R}/summary.csv",
         f"{R}/recovery.csv",
         PLAN.figures(),
+        *([f"{R}/meg_summary.csv", f"{R}/meg_recovery.csv", f"{R}/figures/meg_timecourse.png"]
+          if PLAN.datasets("meg") else []),
     default_target: True

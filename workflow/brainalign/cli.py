@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--subject", required=True)
     s.add_argument("--stimuli", type=Path, required=True)
     for name, help_ in (("encoding", "cross-validated ridge encoding of every layer"),
-                        ("rsa", "representational similarity analysis of every layer")):
+                        ("rsa", "representational similarity analysis of every layer"),
+                        ("meg_align", "time-resolved RSA and ridge encoding of every layer (MEG/EEG)")):
         s = stage(name, help_)
         s.add_argument("--brain", type=Path, required=True)
         s.add_argument("--features", type=Path, required=True)
@@ -62,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--brain", type=Path, required=True)
     s = stage("similarity", "model-model similarity of every pair of layers")
     s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
+    s = stage("simulate_meg", "write one subject's simulated EEG runs (raw FIF) and stimulus table")
+    s.add_argument("--stimuli", type=Path, required=True)
+    s.add_argument("--subject", required=True)
+    s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
+    s = stage("meg", "MEG/EEG epochs (or per-stimulus averages) of one subject")
+    s.add_argument("--recordings", type=Path, required=True, help="folder of the dataset's recordings")
+    s.add_argument("--subject", required=True)
+    s.add_argument("--stimuli", type=Path, help="stimulus store: the known stimulus ids (default: any)")
+    s = stage("meg_summarize", "MEG summary and recovery tables, time-course figure")
+    s.add_argument("--stores", type=Path, nargs="*", default=[], help="meg_align stores")
     s = stage("summarize", "scores store with bootstrap samples and ceilings, summary and recovery tables")
     s.add_argument("--encoding", type=Path, nargs="*", default=[])
     s.add_argument("--rsa", type=Path, nargs="*", default=[])

@@ -13,9 +13,18 @@ Layout under ``results_dir`` (``R``)::
     R/scores.zarr                               every score with its bootstrap samples and ceiling
     R/summary.csv, R/summary.html, R/recovery.csv   derived tables
     R/figures/*.png                             figures (see :meth:`StudyPlan.figures`)
+
+MEG/EEG datasets (``modality: meg``)::
+
+    R/meg_raw/{dataset}/sub-{sub}/              simulated raw FIF runs (simulated datasets only)
+    R/brain/{dataset}/sub-{sub}.zarr            epochs or averages (trial|stimulus, unit, time)
+    R/meg_align/{dataset}/sub-{sub}/{model}.zarr  time-resolved RSA and encoding, one group each
+    R/meg_summary.csv, R/meg_recovery.csv, R/figures/meg_timecourse.png
 """
 
 from __future__ import annotations
+
+import re
 
 IMAGE_KINDS = {"shapes", "image_folder"}
 TEXT_KINDS = {"shapes", "words"}
@@ -39,6 +48,11 @@ class StudyPlan:
         spec = self.config["datasets"][dataset]
         return f"{self.root}/bids/{dataset}" if "simulate" in spec else spec["path"]
 
+    def meg_recordings(self, dataset: str, sub: str) -> str:
+        """Folder of a subject's MEG/EEG recordings: simulated runs, or the dataset's ``path``."""
+        spec = self.config["datasets"][dataset]
+        return f"{self.root}/meg_raw/{dataset}/sub-{sub}" if "simulate_meg" in spec else spec["path"]
+
     def brain_store(self, dataset: str, sub: str) -> str:
         return f"{self.root}/brain/{dataset}/sub-{sub}.zarr"
 
@@ -55,15 +69,23 @@ class StudyPlan:
         return [m for m, spec in self.config["models"].items()
                 if kind in (IMAGE_KINDS if spec["input"] == "image" else TEXT_KINDS)]
 
-    def datasets(self) -> list[str]:
-        return list(self.config["datasets"])
+    def datasets(self, modality: str = "fmri") -> list[str]:
+        """Datasets of one modality (``fmri`` or ``meg``), in config order."""
+        return [d for d, spec in self.config["datasets"].items() if spec.get("modality", "fmri") == modality]
+
+    def dataset_pattern(self, modality: str) -> str:
+        """Regular expression matching exactly the dataset names of one modality (a wildcard
+        constraint: fMRI and MEG brain stores share the path pattern ``brain/{dataset}/sub-{sub}.zarr``)."""
+        names = self.datasets(modality)
+        return "|".join(re.escape(d) for d in names) if names else "(?!)"
 
     def stimset_of(self, dataset: str) -> str:
         return self.config["datasets"][dataset]["stimuli"]
 
-    def result_stores(self, method: str) -> list[str]:
-        """Every encoding or RSA store: dataset x subject x model."""
-        return [path for d in self.datasets() for path in self.dataset_stores(method, d)]
+    def result_stores(self, method: str, modality: str = "fmri") -> list[str]:
+        """Every encoding or RSA store (``meg_align`` with ``modality="meg"``):
+        dataset x subject x model."""
+        return [path for d in self.datasets(modality) for path in self.dataset_stores(method, d)]
 
     def decoding_stores(self) -> list[str]:
         """One decoding store per dataset x subject when the study has a ``decoding`` section."""

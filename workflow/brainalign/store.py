@@ -189,8 +189,9 @@ def atomic_directory(path):
 
 
 def atomic_file(path, write) -> Path:
-    """Call ``write(tmp)`` on a temporary sibling of the file ``path`` (same suffix, so that
-    writers that go by the suffix write the right format), then rename it into place."""
+    """Write a plain file (a table, a figure) atomically: ``write(tmp)`` fills a temporary sibling
+    with the same suffix (writers that go by the suffix write the right format), which is renamed
+    to ``path`` when complete and removed on error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
