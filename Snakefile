@@ -33,7 +33,9 @@ include: "rules/fmri.smk"
 include: "rules/encoding.smk"
 include: "rules/rsa.smk"
 include: "rules/similarity.smk"
+include: "rules/meg.smk"
 include: "rules/report.smk"
+include: "rules/decode.smk"
 
 
 rule all:
@@ -41,5 +43,7 @@ rule all:
         PLAN.similarity_stores(),
         f"{R}/summary.csv",
         f"{R}/recovery.csv",
-        f"{R}/figures/score_by_layer.png",
+        PLAN.figures(),
+        *([f"{R}/meg_summary.csv", f"{R}/meg_recovery.csv", f"{R}/figures/meg_timecourse.png"]
+          if PLAN.datasets("meg") else []),
     default_target: True

@@ -46,6 +46,7 @@ def machine_info() -> dict:
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
                                                "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
         "gemm_float32_gflops": round(gemm_gflops(), 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 

@@ -5,6 +5,8 @@ rule fmri:
         stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
     output:
         directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+    wildcard_constraints:
+        dataset=PLAN.dataset_pattern("fmri"),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
         seed=config["seed"],

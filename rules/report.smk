@@ -1,15 +1,18 @@
 rule summarize:
-    """Tidy summary of every score, the recovery table of simulated studies, and figures."""
+    """Every score with its bootstrap samples and noise ceiling (scores.zarr), the tidy summary and
+    the recovery table of simulated studies."""
     input:
         encoding=PLAN.result_stores("encoding"),
         rsa=PLAN.result_stores("rsa"),
+        decoding=PLAN.decoding_stores(),
     output:
-        summary=f"{R}/summary.csv",
-        recovery=f"{R}/recovery.csv",
-        figure=report(f"{R}/figures/score_by_layer.png", caption="../report/score_by_layer.rst",
-                      category="Alignment"),
+        scores=directory(f"{R}/scores.zarr"),
+        summary=report(f"{R}/summary.csv", caption="../report/summary.rst", category="Tables"),
+        table=report(f"{R}/summary.html", caption="../report/summary.rst", category="Tables"),
+        recovery=report(f"{R}/recovery.csv", caption="../report/recovery.rst", category="Tables"),
     params:
         spec=lambda wc: as_json({"datasets": config["datasets"], "results_dir": R}),
+        out=lambda wc, output: Path(output.summary).parent,
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -20,4 +23,98 @@ rule summarize:
         runtime=runtime_min(5, 10),
     shell:
         "brainalign summarize --spec {params.spec:q} --seed {params.seed} --encoding {input.encoding} "
-        "--rsa {input.rsa} --out {R} > {log} 2>&1"
+        "--rsa {input.rsa} --decoding {input.decoding} --out {params.out} > {log} 2>&1"
+
+
+rule figure_score_by_layer:
+    """Score by layer of every model, per ROI and method, with bootstrap bands and noise ceilings."""
+    input:
+        scores=f"{R}/scores.zarr",
+    output:
+        report(f"{R}/figures/score_by_layer.png", caption="../report/score_by_layer.rst", category="Figures",
+               subcategory="Alignment"),
+    params:
+        spec=as_json({}),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/figure/score_by_layer.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "brainalign figure --kind score_by_layer --spec {params.spec:q} --seed {params.seed} "
+        "--scores {input.scores} --out {output} > {log} 2>&1"
+
+
+rule figure_rdms:
+    """RDMs of each ROI of a dataset and of each model's best layer for it."""
+    input:
+        rsa=lambda wc: PLAN.dataset_stores("rsa", wc.dataset),
+        stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
+    output:
+        report(f"{R}/figures/rdms_{{dataset}}.png", caption="../report/rdms.rst", category="Figures",
+               subcategory="Representations"),
+    params:
+        spec=lambda wc: as_json({"dataset": wc.dataset}),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/figure/rdms_{dataset}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "brainalign figure --kind rdms --spec {params.spec:q} --seed {params.seed} --rsa {input.rsa} "
+        "--stimuli {input.stimuli} --out {output} > {log} 2>&1"
+
+
+rule figure_brain_map:
+    """Encoding performance per voxel of every subject of a dataset, on its voxel grid."""
+    input:
+        encoding=lambda wc: PLAN.dataset_stores("encoding", wc.dataset),
+        brain=lambda wc: PLAN.dataset_stores("brain", wc.dataset),
+    output:
+        report(f"{R}/figures/brain_map_{{dataset}}.png", caption="../report/brain_map.rst", category="Figures",
+               subcategory="Alignment"),
+    params:
+        spec=lambda wc: as_json({**config["datasets"][wc.dataset], "dataset": wc.dataset}),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/figure/brain_map_{dataset}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "brainalign figure --kind brain_map --spec {params.spec:q} --seed {params.seed} "
+        "--encoding {input.encoding} --brain {input.brain} --out {output} > {log} 2>&1"
+
+
+rule figure_model_similarity:
+    """Model x model similarity matrices (kind model_similarity) and their consistency across
+    stimulus sets (kind similarity_consistency)."""
+    input:
+        PLAN.similarity_stores(),
+    output:
+        report(f"{R}/figures/{{kind}}.png", caption="../report/model_similarity.rst", category="Figures",
+               subcategory="Model x model"),
+    wildcard_constraints:
+        kind="model_similarity|similarity_consistency",
+    params:
+        spec=as_json({}),
+        similarity=" ".join(f"{s}={PLAN.similarity_store(s)}" for s in PLAN.similarity_sets()),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/figure/{kind}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "brainalign figure --kind {wildcards.kind} --spec {params.spec:q} --seed {params.seed} "
+        "--similarity {params.similarity} --out {output} > {log} 2>&1"

@@ -85,3 +85,64 @@ def test_unit_jobs_must_be_a_positive_integer(study):
     cfg["encoding"]["unit_jobs"] = 0
     msg = _error(cfg)
     assert "'encoding.unit_jobs'" in msg and "minimum" in msg
+
+
+# --------------------------------------------------------------------------- MEG/EEG datasets
+def test_shipped_meg_part_is_planned(study):
+    cfg = validate_config(study, SCHEMA)
+    plan = StudyPlan(cfg)
+    assert plan.datasets("meg") == ["meg"] and plan.datasets() == ["sim"]
+    meg = cfg["datasets"]["meg"]
+    assert meg["preprocessing"]["tmin"] == -0.1 and meg["events"]["source"] == "auto"  # resolved options
+    assert meg["simulate_meg"]["white_fraction"] == 0.5  # a default filled in
+    assert len(plan.result_stores("meg_align", "meg")) == 2 * 4
+    assert plan.meg_recordings("meg", "01").endswith("meg_raw/meg/sub-01")
+    assert plan.dataset_pattern("meg") == "meg" and plan.dataset_pattern("fmri") == "sim"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["preprocessing"].update(lowpass=40), "unknown key 'datasets.meg.preprocessing.lowpass'"),
+    (lambda d: d["preprocessing"].update(tmin="-0.1"), "key 'datasets.meg.preprocessing.tmin' must be of type"),
+    (lambda d: d["preprocessing"].update(tmin=0.5, tmax=0.1), "key 'datasets.meg.preprocessing': preprocessing tmin"),
+    (lambda d: d["preprocessing"].update(reject={"eeg": -1}), "'datasets.meg.preprocessing.reject.eeg'"),
+    (lambda d: d["preprocessing"].update(picks=["eegg"]), "key 'datasets.meg.preprocessing': preprocessing picks"),
+    (lambda d: d["events"].update(source="trigger") if "events" in d else d.update(events={"source": "trigger"}),
+     "'datasets.meg.events.source' is 'trigger'"),
+    (lambda d: d["simulate_meg"]["layers"]["early"].pop("latency"),
+     "missing required key 'datasets.meg.simulate_meg.layers.early.latency'"),
+    (lambda d: d["simulate_meg"]["layers"]["late"].update(layer="layer9"),
+     "'datasets.meg.simulate_meg.layers.late.layer' is 'layer9'"),
+    (lambda d: d["simulate_meg"].update(montage=32), "key 'datasets.meg.simulate_meg.montage' must be of type string"),
+    (lambda d: d.update(glm={"method": "lsa"}), "key 'datasets.meg.glm' does not apply to a meg dataset"),
+    (lambda d: d.update(modality="eeg"), "'datasets.meg.modality' is 'eeg'"),
+    (lambda d: d.update(path="."), "give simulate_meg or real recordings"),
+    (lambda d: d.pop("simulate_meg"), "missing required key 'datasets.meg.path'"),
+    (lambda d: (d.pop("simulate_meg"), d.update(path="no/such/folder")), "'datasets.meg.path': folder no/such/folder"),
+])
+def test_bad_meg_dataset_is_named(study, edit, message):
+    cfg = copy.deepcopy(study)
+    edit(cfg["datasets"]["meg"])
+    assert message in _error(cfg)
+
+
+def test_meg_keys_on_an_fmri_dataset_and_time_resolved_are_checked(study):
+    cfg = copy.deepcopy(study)
+    cfg["datasets"]["sim"]["preprocessing"] = {"tmin": -0.1}
+    assert "key 'datasets.sim.preprocessing' does not apply to a fmri dataset" in _error(cfg)
+    cfg = copy.deepcopy(study)
+    cfg["time_resolved"]["latency_window"] = [0.0]
+    assert "'time_resolved.latency_window'" in _error(cfg)
+    cfg = copy.deepcopy(study)
+    cfg["time_resolved"]["window"] = 1.5
+    assert "key 'time_resolved.window' must be of type integer" in _error(cfg)
+
+
+def test_real_meg_dataset_paths_are_resolved(study, shared_data):
+    cfg = copy.deepcopy(study)
+    cfg["datasets"]["evoked"] = {"modality": "meg", "stimuli": "shapes", "subjects": ["sample"], "task": "x",
+                                 "path": "{shared_data}/mne_evoked", "files": ["test-ave.fif.gz"],
+                                 "stimulus_table": "{shared_data}/mne_evoked/no_table.tsv"}
+    assert f"'datasets.evoked.stimulus_table': file {shared_data}/mne_evoked/no_table.tsv" in _error(cfg)
+    del cfg["datasets"]["evoked"]["stimulus_table"]
+    resolved = validate_config(cfg, SCHEMA)["datasets"]["evoked"]
+    assert resolved["path"] == f"{shared_data}/mne_evoked" and resolved["average"] is True

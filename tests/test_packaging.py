@@ -36,6 +36,6 @@ def test_every_rule_uses_the_conda_environment():
 def test_console_script_lists_every_stage():
     out = subprocess.run([sys.executable, "-m", "brainalign.cli", "--help"], capture_output=True, text=True,
                          check=True).stdout
-    for stage in ("stimuli", "features", "simulate", "fmri", "encoding", "gather", "rsa", "similarity", "summarize",
+    for stage in ("stimuli", "features", "simulate", "fmri", "encoding", "gather", "rsa", "similarity", "summarize", "figure",
                   "layers"):
         assert stage in out

@@ -14,6 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .stages.figure import KINDS as FIGURE_KINDS
+
 
 def _json(text: str):
     try:
@@ -52,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--subject", required=True)
     s.add_argument("--stimuli", type=Path, required=True)
     for name, help_ in (("encoding", "cross-validated ridge encoding of every layer"),
-                        ("rsa", "representational similarity analysis of every layer")):
+                        ("rsa", "representational similarity analysis of every layer"),
+                        ("meg_align", "time-resolved RSA and ridge encoding of every layer (MEG/EEG)")):
         s = stage(name, help_)
         s.add_argument("--brain", type=Path, required=True)
         s.add_argument("--features", type=Path, required=True)
@@ -60,11 +63,33 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--part", help="encode only part K of N of every ROI's units (K/N, K = 0..N-1)")
     s = stage("gather", "join the unit parts of a scattered encoding into one store")
     s.add_argument("--parts", type=Path, nargs="+", required=True, help="the part stores, in part order")
+    s = stage("decode", "leave-one-run-out decoding of the stimulus labels from the betas")
+    s.add_argument("--brain", type=Path, required=True)
     s = stage("similarity", "model-model similarity of every pair of layers")
     s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
-    s = stage("summarize", "summary table, recovery table and figures")
+    s = stage("simulate_meg", "write one subject's simulated EEG runs (raw FIF) and stimulus table")
+    s.add_argument("--stimuli", type=Path, required=True)
+    s.add_argument("--subject", required=True)
+    s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
+    s = stage("meg", "MEG/EEG epochs (or per-stimulus averages) of one subject")
+    s.add_argument("--recordings", type=Path, required=True, help="folder of the dataset's recordings")
+    s.add_argument("--subject", required=True)
+    s.add_argument("--stimuli", type=Path, help="stimulus store: the known stimulus ids (default: any)")
+    s = stage("meg_summarize", "MEG summary and recovery tables, time-course figure")
+    s.add_argument("--stores", type=Path, nargs="*", default=[], help="meg_align stores")
+    s = stage("summarize", "scores store with bootstrap samples and ceilings, summary and recovery tables")
     s.add_argument("--encoding", type=Path, nargs="*", default=[])
     s.add_argument("--rsa", type=Path, nargs="*", default=[])
+    s.add_argument("--decoding", type=Path, nargs="*", default=[])
+
+    s = stage("figure", "draw one figure of the study from its stores")
+    s.add_argument("--kind", required=True, choices=FIGURE_KINDS)
+    s.add_argument("--scores", type=Path, help="summary store (scores.zarr)")
+    for name in ("rsa", "encoding", "brain"):
+        s.add_argument(f"--{name}", type=Path, nargs="*", default=[], help=f"{name} stores of one dataset")
+    s.add_argument("--stimuli", type=Path, help="the dataset's stimulus store")
+    s.add_argument("--similarity", type=_named_path, nargs="*", default=[], metavar="STIMSET=PATH",
+                   help="similarity stores")
 
     s = sub.add_parser("layers", help="list a model's layers and their output shapes")
     s.add_argument("--spec", type=_json, required=True, help="the model's config entry (JSON)")
@@ -85,7 +110,7 @@ def main(argv=None) -> int:
         return 0
     module = importlib.import_module(f"brainalign.stages.{args.stage}")
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "verbose", "spec", "out", "seed")}
-    for key in ("features",):
+    for key in ("features", "similarity"):
         if isinstance(kwargs.get(key), list):
             kwargs[key] = dict(kwargs[key])
     try:

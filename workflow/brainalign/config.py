@@ -21,13 +21,24 @@ DEFAULTS = {
                  "backend": "numpy", "target_batch_size": 4096, "unit_jobs": 1},
     "rsa": {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": 100},
     "similarity": {"metrics": ["cka_linear", "mutual_knn"]},
+    "time_resolved": {"window": 1, "latency_window": [0.0, 0.5], "ci": 0.95, "outer_folds": 5},
 }
 MODEL_DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
 GLM_DEFAULTS = {"method": "lsa", "hrf_model": "glover", "drift_model": "cosine", "high_pass": 0.01,
                 "noise_model": "ar1", "stimulus_column": "stimulus_id", "drop_unknown": False}
+DECODING_DEFAULTS = {"classifier": "logistic_regression", "C": 1.0, "standardize": True}
 SIMULATION_DEFAULTS = {"runs": 4, "repeats": 2, "tr": 2.0, "trial_interval": 4.0,
                        "stimulus_duration": 1.0, "jitter": 1.0, "snr": 1.0, "grid": [14, 7, 7],
                        "roi_size": 5, "voxel_size": 3.0}
+MEG_DEFAULTS = {"datatype": "meg", "drop_unknown": False, "average": True}
+MEG_SIMULATION_DEFAULTS = {"montage": "biosemi32", "sfreq": 200.0, "runs": 1, "repeats": 2, "snr": 1.0,
+                           "width": 0.03, "white_fraction": 0.5, "noise_length": 0.05, "noise_timescale": 0.05,
+                           "common_amplitude": 1.0, "line_freq": 50.0, "line_amplitude": 0.5, "amplitude": 5e-6,
+                           "trial_interval": 0.8, "jitter": 0.2}
+# Keys that belong to one modality only: given for the other, they are an error naming the key.
+FMRI_ONLY = ("layout", "derivatives", "space", "res", "bold", "confounds", "rois", "simulate", "glm")
+MEG_ONLY = ("files", "datatype", "stimulus_table", "drop_unknown", "average", "events", "preprocessing",
+            "simulate_meg")
 
 
 class ConfigError(ValueError):
@@ -71,7 +82,8 @@ def shared_data_dir(config: dict) -> str:
 def validate_config(config: dict, schema_path) -> dict:
     """Validate ``config`` against the schema and cross-check its references.
 
-    Returns a resolved copy: defaults filled in, ``{shared_data}`` replaced in model paths.
+    Returns a resolved copy: defaults filled in, ``{shared_data}`` replaced in model paths and in
+    dataset and ROI file paths.
     Raises :class:`ConfigError` naming the first key at fault.
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -82,6 +94,8 @@ def validate_config(config: dict, schema_path) -> dict:
     cfg = _merge(DEFAULTS, config)
     shared = shared_data_dir(cfg)
     cfg["shared_data"] = shared
+    if "decoding" in cfg:
+        cfg["decoding"] = _merge(DECODING_DEFAULTS, cfg["decoding"])
     for name, model in cfg["models"].items():
         model = cfg["models"][name] = _merge(MODEL_DEFAULTS, model)
         for key in ("weights", "path"):
@@ -94,28 +108,84 @@ def validate_config(config: dict, schema_path) -> dict:
         if ds["stimuli"] not in cfg["stimuli"]:
             raise ConfigError(f"config: key '{where}.stimuli' names stimulus set {ds['stimuli']!r}, "
                               f"which is not under 'stimuli' ({sorted(cfg['stimuli'])})")
-        ds["glm"] = _merge(GLM_DEFAULTS, ds.get("glm", {}))
-        if "simulate" in ds:
-            ds["simulate"] = _merge(SIMULATION_DEFAULTS, ds["simulate"])
-            for roi, gen in ds["simulate"]["rois"].items():
-                key = f"{where}.simulate.rois.{roi}"
-                if gen["model"] not in cfg["models"]:
-                    raise ConfigError(f"config: key '{key}.model' names model {gen['model']!r}, "
-                                      f"which is not under 'models' ({sorted(cfg['models'])})")
-                if gen["layer"] not in cfg["models"][gen["model"]]["layers"]:
-                    raise ConfigError(f"config: key '{key}.layer' is {gen['layer']!r}, not one of the "
-                                      f"layers of model {gen['model']!r}")
+        modality = ds.setdefault("modality", "fmri")
+        foreign = [k for k in (MEG_ONLY if modality == "fmri" else FMRI_ONLY) if k in ds]
+        if foreign:
+            raise ConfigError(f"config: key '{where}.{foreign[0]}' does not apply to a {modality} dataset "
+                              f"(set '{where}.modality' to {'meg' if modality == 'fmri' else 'fmri'}?)")
+        if modality == "meg":
+            cfg["datasets"][name] = _meg_dataset(ds, cfg, where, shared)
         else:
-            if "path" not in ds:
-                raise ConfigError(f"config: missing required key '{where}.path' (a real dataset "
-                                  f"needs a BIDS path; a simulated one needs '{where}.simulate')")
-            if not Path(ds["path"]).is_dir():
-                raise ConfigError(f"config: key '{where}.path': folder {ds['path']} does not exist")
-            if not ds.get("rois"):
-                raise ConfigError(f"config: missing required key '{where}.rois'")
-            for roi, spec in ds["rois"].items():
-                for key in ("mask", "atlas", "labels"):
-                    if key in spec and not Path(spec[key]).is_file():
-                        raise ConfigError(f"config: key '{where}.rois.{roi}.{key}': "
-                                          f"file {spec[key]} does not exist")
+            _fmri_dataset(ds, cfg, where, shared)
     return cfg
+
+
+def _check_generator(gen: dict, cfg: dict, key: str) -> None:
+    """A simulated signal's ``model`` and ``layer`` exist in the config."""
+    if gen["model"] not in cfg["models"]:
+        raise ConfigError(f"config: key '{key}.model' names model {gen['model']!r}, "
+                          f"which is not under 'models' ({sorted(cfg['models'])})")
+    if gen["layer"] not in cfg["models"][gen["model"]]["layers"]:
+        raise ConfigError(f"config: key '{key}.layer' is {gen['layer']!r}, not one of the "
+                          f"layers of model {gen['model']!r}")
+
+
+def _fmri_dataset(ds: dict, cfg: dict, where: str, shared: str) -> None:
+    """An fMRI dataset resolved in place: GLM (and simulation) defaults filled, ``{shared_data}``
+    replaced in its paths, the files it names checked."""
+    ds["glm"] = _merge(GLM_DEFAULTS, ds.get("glm", {}))
+    if "simulate" in ds:
+        ds["simulate"] = _merge(SIMULATION_DEFAULTS, ds["simulate"])
+        for roi, gen in ds["simulate"]["rois"].items():
+            _check_generator(gen, cfg, f"{where}.simulate.rois.{roi}")
+        return
+    for spec in [ds, *ds.get("rois", {}).values()]:
+        for key in ("path", "derivatives", "mask", "atlas", "labels"):
+            if isinstance(spec.get(key), str):
+                spec[key] = spec[key].replace("{shared_data}", shared)
+    if "path" not in ds:
+        raise ConfigError(f"config: missing required key '{where}.path' (a real dataset "
+                          f"needs a BIDS path; a simulated one needs '{where}.simulate')")
+    if not Path(ds["path"]).is_dir():
+        raise ConfigError(f"config: key '{where}.path': folder {ds['path']} does not exist")
+    if not ds.get("rois"):
+        raise ConfigError(f"config: missing required key '{where}.rois'")
+    for roi, spec in ds["rois"].items():
+        for key in ("mask", "atlas", "labels"):
+            if key in spec and not Path(spec[key]).is_file():
+                raise ConfigError(f"config: key '{where}.rois.{roi}.{key}': "
+                                  f"file {spec[key]} does not exist")
+
+
+def _meg_dataset(ds: dict, cfg: dict, where: str, shared: str) -> dict:
+    """A resolved MEG/EEG dataset: defaults filled, ``{shared_data}`` replaced, options checked
+    by the stage's own option classes (so that a bad value fails here, naming its key)."""
+    from .brain.meg_events import EventOptions
+    from .brain.meg_preprocess import PreprocessOptions
+
+    ds = _merge(MEG_DEFAULTS, ds)
+    for key, cls in (("events", EventOptions), ("preprocessing", PreprocessOptions)):
+        try:
+            ds[key] = cls.from_dict(ds.get(key)).to_dict()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"config: key '{where}.{key}': {err}") from None
+    if "simulate_meg" in ds:
+        if "path" in ds or "files" in ds:
+            raise ConfigError(f"config: key '{where}.simulate_meg': give simulate_meg or real recordings "
+                              f"('{where}.path'), not both")
+        ds["simulate_meg"] = _merge(MEG_SIMULATION_DEFAULTS, ds["simulate_meg"])
+        for label, gen in ds["simulate_meg"]["layers"].items():
+            _check_generator(gen, cfg, f"{where}.simulate_meg.layers.{label}")
+        return ds
+    if "path" not in ds:
+        raise ConfigError(f"config: missing required key '{where}.path' (real MEG/EEG recordings: a folder, "
+                          f"with '{where}.files' patterns or a BIDS dataset; a simulated one needs "
+                          f"'{where}.simulate_meg')")
+    ds["path"] = ds["path"].replace("{shared_data}", shared)
+    if not Path(ds["path"]).is_dir():
+        raise ConfigError(f"config: key '{where}.path': folder {ds['path']} does not exist")
+    if isinstance(ds.get("stimulus_table"), str):
+        ds["stimulus_table"] = ds["stimulus_table"].replace("{shared_data}", shared)
+        if not Path(ds["stimulus_table"]).is_file():
+            raise ConfigError(f"config: key '{where}.stimulus_table': file {ds['stimulus_table']} does not exist")
+    return ds

@@ -9,10 +9,22 @@ Layout under ``results_dir`` (``R``)::
     R/encoding/{dataset}/sub-{sub}/{model}.zarr ridge encoding scores, one group per ROI
     R/rsa/{dataset}/sub-{sub}/{model}.zarr      RSA scores and RDMs
     R/similarity/{stimset}.zarr                 model-model similarity of every layer pair
-    R/summary.csv, R/recovery.csv, R/figures/   derived tables and figures
+    R/decoding/{dataset}/sub-{sub}.zarr         leave-one-run-out decoding (studies with ``decoding``)
+    R/scores.zarr                               every score with its bootstrap samples and ceiling
+    R/summary.csv, R/summary.html, R/recovery.csv   derived tables
+    R/figures/*.png                             figures (see :meth:`StudyPlan.figures`)
+
+MEG/EEG datasets (``modality: meg``)::
+
+    R/meg_raw/{dataset}/sub-{sub}/              simulated raw FIF runs (simulated datasets only)
+    R/brain/{dataset}/sub-{sub}.zarr            epochs or averages (trial|stimulus, unit, time)
+    R/meg_align/{dataset}/sub-{sub}/{model}.zarr  time-resolved RSA and encoding, one group each
+    R/meg_summary.csv, R/meg_recovery.csv, R/figures/meg_timecourse.png
 """
 
 from __future__ import annotations
+
+import re
 
 IMAGE_KINDS = {"shapes", "image_folder"}
 TEXT_KINDS = {"shapes", "words"}
@@ -36,6 +48,11 @@ class StudyPlan:
         spec = self.config["datasets"][dataset]
         return f"{self.root}/bids/{dataset}" if "simulate" in spec else spec["path"]
 
+    def meg_recordings(self, dataset: str, sub: str) -> str:
+        """Folder of a subject's MEG/EEG recordings: simulated runs, or the dataset's ``path``."""
+        spec = self.config["datasets"][dataset]
+        return f"{self.root}/meg_raw/{dataset}/sub-{sub}" if "simulate_meg" in spec else spec["path"]
+
     def brain_store(self, dataset: str, sub: str) -> str:
         return f"{self.root}/brain/{dataset}/sub-{sub}.zarr"
 
@@ -52,18 +69,55 @@ class StudyPlan:
         return [m for m, spec in self.config["models"].items()
                 if kind in (IMAGE_KINDS if spec["input"] == "image" else TEXT_KINDS)]
 
-    def datasets(self) -> list[str]:
-        return list(self.config["datasets"])
+    def datasets(self, modality: str = "fmri") -> list[str]:
+        """Datasets of one modality (``fmri`` or ``meg``), in config order."""
+        return [d for d, spec in self.config["datasets"].items() if spec.get("modality", "fmri") == modality]
+
+    def dataset_pattern(self, modality: str) -> str:
+        """Regular expression matching exactly the dataset names of one modality (a wildcard
+        constraint: fMRI and MEG brain stores share the path pattern ``brain/{dataset}/sub-{sub}.zarr``)."""
+        names = self.datasets(modality)
+        return "|".join(re.escape(d) for d in names) if names else "(?!)"
 
     def stimset_of(self, dataset: str) -> str:
         return self.config["datasets"][dataset]["stimuli"]
 
-    def result_stores(self, method: str) -> list[str]:
-        """Every encoding or RSA store: dataset x subject x model."""
-        return [self.result_store(method, d, s, m)
-                for d in self.datasets() for s in self.config["datasets"][d]["subjects"]
-                for m in self.models_for(self.stimset_of(d))]
+    def result_stores(self, method: str, modality: str = "fmri") -> list[str]:
+        """Every encoding or RSA store (``meg_align`` with ``modality="meg"``):
+        dataset x subject x model."""
+        return [path for d in self.datasets(modality) for path in self.dataset_stores(method, d)]
+
+    def decoding_stores(self) -> list[str]:
+        """One decoding store per dataset x subject when the study has a ``decoding`` section."""
+        if "decoding" not in self.config:
+            return []
+        return [f"{self.root}/decoding/{d}/sub-{s}.zarr"
+                for d in self.datasets() for s in self.config["datasets"][d]["subjects"]]
 
     def similarity_stores(self) -> list[str]:
         """One similarity store per stimulus set that at least two models can see."""
-        return [self.similarity_store(s) for s in self.config["stimuli"] if len(self.models_for(s)) >= 2]
+        return [self.similarity_store(s) for s in self.similarity_sets()]
+
+    def similarity_sets(self) -> list[str]:
+        """Stimulus sets that at least two models can see, in config order."""
+        return [s for s in self.config["stimuli"] if len(self.models_for(s)) >= 2]
+
+    def dataset_stores(self, method: str, dataset: str) -> list[str]:
+        """The encoding or RSA stores of one dataset (subject x model), or its brain stores."""
+        subjects = self.config["datasets"][dataset]["subjects"]
+        if method == "brain":
+            return [self.brain_store(dataset, s) for s in subjects]
+        return [self.result_store(method, dataset, s, m) for s in subjects
+                for m in self.models_for(self.stimset_of(dataset))]
+
+    def figures(self) -> list[str]:
+        """Every figure: score by layer; RDMs and brain map per dataset; model x model similarity
+        when a stimulus set has two models, and its consistency when two sets have."""
+        figures = [f"{self.root}/figures/score_by_layer.png"]
+        for d in self.datasets():
+            figures += [f"{self.root}/figures/rdms_{d}.png", f"{self.root}/figures/brain_map_{d}.png"]
+        if self.similarity_sets():
+            figures.append(f"{self.root}/figures/model_similarity.png")
+        if len(self.similarity_sets()) >= 2:
+            figures.append(f"{self.root}/figures/similarity_consistency.png")
+        return figures

@@ -43,6 +43,7 @@ _PARTIAL_SUFFIX = ".partial"
 __all__ = [
     "StreamingStore",
     "atomic_directory",
+    "atomic_file",
     "chunk_shape",
     "content_hash",
     "group_names",
@@ -186,6 +187,21 @@ def atomic_directory(path):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def atomic_file(path, write) -> Path:
+    """Write a plain file (a table, a figure) atomically: ``write(tmp)`` fills a temporary sibling
+    with the same suffix (writers that go by the suffix write the right format), which is renamed
+    to ``path`` when complete and removed on error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _write_atomically(path, write) -> Path:

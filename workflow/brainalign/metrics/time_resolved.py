@@ -38,7 +38,7 @@ from .ridge import DEFAULT_ALPHAS, DEFAULT_TARGET_BATCH_SIZE, cross_validated_en
 from .rsa_compare import as_rdm_stack, check_method, compare, transformed, unit_rows
 from .rsa_stats import compare_resampled
 
-__all__ = ["bootstrap_time_course", "peak_latency", "rsa_time_course", "time_resolved_encoding",
+__all__ = ["bootstrap_time_course", "peak_latency", "rsa_time_course", "time_course_summary", "time_resolved_encoding",
            "time_resolved_rdms", "time_resolved_rsa", "window_times"]
 
 RDM_METHODS = PATTERN_METHODS + ("crossnobis",)
@@ -223,6 +223,32 @@ def peak_latency(scores, times, *, latency_window: Sequence[float] | None = None
     return np.where(np.isneginf(masked.max(axis=-1)), np.nan, latency)
 
 
+def time_course_summary(score, times, bootstrap=None, *, ci: float = 0.95,
+                        latency_window: Sequence[float] | None = None) -> dict:
+    """Peak and percentile bands of score time courses, as xarray ``(dims, values)`` pairs.
+
+    ``score`` (layer, time) gives ``peak_latency = t[argmax_k score[:, k]]`` and ``peak_score``
+    (its maximum over the searched times); ``bootstrap`` (bootstrap, layer, time), if given,
+    gives ``score_ci_low``/``score_ci_high`` (layer, time), the ``(1 - ci) / 2`` and
+    ``(1 + ci) / 2`` quantiles over samples, ``peak_latency_bootstrap`` (bootstrap, layer), each
+    sample's own peak, and its quantiles ``peak_latency_ci_low``/``peak_latency_ci_high`` (layer).
+    """
+    score = np.asarray(score, dtype=np.float64)
+    latency = peak_latency(score, times, latency_window=latency_window)
+    peak = np.where(_searched(times, latency_window), score, -np.inf).max(axis=1)
+    data = {"score": (("layer", "time"), score), "peak_latency": ("layer", latency), "peak_score": ("layer", peak)}
+    if bootstrap is not None:
+        quantiles = [(1 - ci) / 2, (1 + ci) / 2]
+        band = np.nanquantile(bootstrap, quantiles, axis=0)
+        boot_latency = peak_latency(bootstrap, times, latency_window=latency_window)
+        latency_band = np.nanquantile(boot_latency, quantiles, axis=0)
+        data.update(bootstrap_score=(("bootstrap", "layer", "time"), bootstrap),
+                    score_ci_low=(("layer", "time"), band[0]), score_ci_high=(("layer", "time"), band[1]),
+                    peak_latency_bootstrap=(("bootstrap", "layer"), boot_latency),
+                    peak_latency_ci_low=("layer", latency_band[0]), peak_latency_ci_high=("layer", latency_band[1]))
+    return data
+
+
 def time_resolved_rsa(responses, times, model_rdms, *, layers: Sequence[str] | None = None,
                       rdm_method: str = "correlation", compare_method: str = "spearman", window: int = 1,
                       runs=None, conditions=None, n_bootstrap: int = 1000, ci: float = 0.95,
@@ -278,21 +304,13 @@ def time_resolved_rsa(responses, times, model_rdms, *, layers: Sequence[str] | N
                          f"{n_conditions_from_pairs(brain.shape[1])} conditions ({brain.shape[1]} pairs)")
     centres = window_times(times, window)
     score = rsa_time_course(models, brain, compare_method, n_jobs=n_jobs)
-    latency = peak_latency(score, centres, latency_window=latency_window)
-    peak = np.where(_searched(centres, latency_window), score, -np.inf).max(axis=1)
-    data = {"score": (("layer", "time"), score), "peak_latency": ("layer", latency), "peak_score": ("layer", peak)}
+    boot = samples = None
     if n_bootstrap:
         boot, samples = bootstrap_time_course(models, brain, compare_method, n_bootstrap=n_bootstrap, seed=seed,
                                               n_jobs=n_jobs)
-        quantiles = [(1 - ci) / 2, (1 + ci) / 2]
-        band = np.nanquantile(boot, quantiles, axis=0)
-        boot_latency = peak_latency(boot, centres, latency_window=latency_window)
-        latency_band = np.nanquantile(boot_latency, quantiles, axis=0)
-        data.update(bootstrap_score=(("bootstrap", "layer", "time"), boot),
-                    score_ci_low=(("layer", "time"), band[0]), score_ci_high=(("layer", "time"), band[1]),
-                    peak_latency_bootstrap=(("bootstrap", "layer"), boot_latency),
-                    peak_latency_ci_low=("layer", latency_band[0]), peak_latency_ci_high=("layer", latency_band[1]),
-                    bootstrap_samples=(("bootstrap", "draw"), samples))
+    data = time_course_summary(score, centres, boot, ci=ci, latency_window=latency_window)
+    if n_bootstrap:
+        data["bootstrap_samples"] = (("bootstrap", "draw"), samples)
     attrs = {"rdm_method": rdm_method, "compare_method": compare_method, "window": int(window),
              "n_bootstrap": int(n_bootstrap), "ci": float(ci),
              "latency_window": [] if latency_window is None else [float(t) for t in latency_window]}

@@ -21,6 +21,9 @@ ADAPTERS = {
     "timm": "brainalign.models.external:load_timm",
     "open_clip": "brainalign.models.external:load_open_clip",
     "callable": "brainalign.models.callable_source:load",
+    # no network: the features stage writes these directly (brainalign.models.table.fixed_features)
+    "table": "brainalign.models.table:load",
+    "random": "brainalign.models.table:load",
 }
 
 

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 import jsonschema
 
 POOLING_MODES = ("none", "spatial_mean", "cls", "token_mean", "last_token")
-SOURCES = ("builtin", "cifar_resnet", "huggingface", "torchvision", "timm", "open_clip", "callable")
+SOURCES = ("builtin", "cifar_resnet", "huggingface", "torchvision", "timm", "open_clip", "callable",
+           "table", "random")
 
 # keys every source takes
 COMMON_KEYS = ("source", "input", "layers", "pooling", "reduce", "batch_size", "device",
@@ -34,6 +35,9 @@ SOURCE_KEYS = {
     "open_clip": (("name", "input"), ("pretrained",)),
     "callable": (("target", "input"), ("kwargs", "preprocess", "seed", "image_size", "mean",
                                        "std")),
+    # no network (brainalign.models.table): a feature table, or seeded random features
+    "table": (("values", "input"), ("columns",)),
+    "random": (("n_units", "input"), ("seed",)),
 }
 # sources whose models read images only
 IMAGE_ONLY = ("builtin", "cifar_resnet", "torchvision", "timm")
@@ -85,6 +89,10 @@ MODEL_SPEC_SCHEMA: dict = {
         "image_size": {"type": "integer", "minimum": 1},
         "mean": _rgb_triple,
         "std": {**_rgb_triple, "items": {"type": "number", "exclusiveMinimum": 0}},
+        "values": {"type": "object", "minProperties": 1,
+                   "additionalProperties": {"type": "array", "items": {"type": "number"}, "minItems": 1}},
+        "columns": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        "n_units": {"type": "integer", "minimum": 1},
     },
     "allOf": [
         {"if": {"properties": {"source": {"const": source}}, "required": ["source"]},

@@ -42,3 +42,18 @@ def stimulus_means(betas: np.ndarray, stimulus_ids) -> tuple[np.ndarray, np.ndar
     sums = np.zeros((len(order), betas.shape[1]))
     np.add.at(sums, codes, betas)
     return order, sums / np.bincount(codes)[:, None]
+
+
+def stimulus_time_courses(brain) -> xr.Dataset:
+    """A MEG/EEG brain store as one response per stimulus: ``data`` (stimulus, unit, time).
+
+    A store of single trials (``trial`` dimension) is averaged per stimulus
+    (:func:`brainalign.brain.meg.average_trials`); an averaged store is returned as it is.
+    """
+    from .. import store
+    from ..brain.meg import average_trials
+
+    ds = store.open_dataset(brain).load()
+    if "time" not in ds.dims:
+        raise ValueError(f"{brain}: not a MEG/EEG store (no 'time' dimension; dims {dict(ds.sizes)})")
+    return average_trials(ds) if "trial" in ds.dims else ds

@@ -25,7 +25,8 @@ from ..metrics.ridge import cross_validated_encoding
 from ._align import rows_for, scaled_features
 
 log = logging.getLogger(__name__)
-UNIT_COORDS = ("i", "j", "k", "x", "y", "z", "ch_name", "ch_type")
+# per-unit labels carried over from the brain store (the voxel's noise ceiling among them)
+UNIT_COORDS = ("i", "j", "k", "x", "y", "z", "ch_name", "ch_type", "noise_ceiling")
 
 
 def encode_layer(X: np.ndarray, brain: xr.Dataset, spec: dict) -> dict:
@@ -44,7 +45,7 @@ def roi_scores(brain: xr.Dataset, results: dict[str, dict]) -> xr.Dataset:
     data = {key: (("layer", "fold", "unit"), np.stack([res[key] for res in results.values()]).astype(np.float32))
             for key in ("r", "r2", "alpha")}
     coords = {"layer": list(results), "test_run": ("fold", test_runs),
-              **{c: brain[c] for c in UNIT_COORDS if c in brain.coords}}
+              **{c: brain[c] for c in UNIT_COORDS if c in brain.variables}}
     ds = xr.Dataset(data, coords=coords)
     ds["r"].attrs["description"] = "Pearson r between held-out betas and predictions, per run left out"
     ds["r2"].attrs["description"] = "R² = 1 - SS_res / SS_tot on the held-out run (negative: worse than its mean)"

@@ -1,4 +1,13 @@
-"""Stage ``fmri``: single-trial (or condition) betas of one subject, one store group per ROI."""
+"""Stage ``fmri``: single-trial (or condition) betas of one subject, one store group per ROI.
+
+Besides ``betas`` (trial, unit), each ROI group holds every voxel's noise ceiling from the
+repeated presentations of a stimulus (:mod:`brainalign.brain.noise_ceiling`, Allen et al. 2022):
+``ncsnr`` (unit) and ``noise_ceiling`` (unit), the percentage of a single trial's variance that
+the stimulus explains, ``NC = 100 ncsnr^2 / (ncsnr^2 + 1)`` (betas z-scored within each run).
+Without repeated stimuli both are NaN. The root attributes ``affine`` (4 x 4, voxel indices
+``i, j, k`` to ``x, y, z`` in mm) and ``grid_shape`` keep the voxel grid, so that any per-voxel
+result can be put back into a NIfTI image.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +15,15 @@ import logging
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 import xarray as xr
 
 from .. import store
 from ..brain.bids import find_bids_runs, find_fmriprep_runs
 from ..brain.fmri import fmri_stage
+from ..brain.noise_ceiling import ncsnr, noise_ceiling
 from ..brain.openfmri import find_openfmri_runs
-from ..brain.rois import atlas_masks, load_mask, sphere_mask
+from ..brain.rois import atlas_masks, field_of_view_mask, load_mask, sphere_mask
 
 log = logging.getLogger(__name__)
 GLM_KEYS = ("hrf_model", "drift_model", "high_pass", "drift_order", "noise_model", "signal_scaling",
@@ -28,13 +39,15 @@ def find_runs(spec: dict, root: Path, subject: str) -> list:
         return find_fmriprep_runs(spec["derivatives"], root, subject, space=spec["space"],
                                   res=spec.get("res"), session=spec.get("session"), task=spec["task"])
     if layout == "openfmri":
-        return find_openfmri_runs(root, subject, task=spec["task"], bold=spec.get("bold", "bold_25mm"))
+        # OpenFMRI subject folders are "sub001": config subject "001" (or "sub001") names one
+        return find_openfmri_runs(root, f"sub{subject.removeprefix('sub')}", task=spec["task"],
+                                  bold=spec.get("bold", "bold_25mm"))
     raise ValueError(f"dataset layout {layout!r} is not one of 'bids', 'fmriprep', 'openfmri'")
 
 
 def roi_images(spec: dict, root: Path, reference) -> dict:
     """ROI name -> mask image or path, from the dataset's ``rois`` entries (``mask``,
-    ``atlas`` + ``labels`` + ``label``, or ``sphere``), or the masks a simulated dataset wrote."""
+    ``atlas`` + ``labels`` + ``label``, ``sphere``, or ``field_of_view``), or the masks a simulated dataset wrote."""
     if "simulate" in spec:
         return {name: root / "derivatives" / "rois" / f"roi-{name}_mask.nii.gz"
                 for name in spec["simulate"]["rois"]}
@@ -49,11 +62,29 @@ def roi_images(spec: dict, root: Path, reference) -> dict:
                 raise ValueError(f"ROI {name!r}: label {label!r} is not in atlas {roi['atlas']} "
                                  f"(labels: {sorted(masks)})")
             images[name] = masks[label]
+        elif roi.get("field_of_view"):
+            images[name] = field_of_view_mask(reference)
         elif "sphere" in roi:
             images[name] = sphere_mask(roi["sphere"]["center"], roi["sphere"]["radius"], reference)
         else:
-            raise ValueError(f"ROI {name!r} needs one of 'mask', 'atlas' or 'sphere'")
+            raise ValueError(f"ROI {name!r} needs one of 'mask', 'atlas', 'sphere' or 'field_of_view'")
     return images
+
+
+def with_noise_ceiling(ds: xr.Dataset) -> xr.Dataset:
+    """Add ``ncsnr`` and ``noise_ceiling`` (unit) to one ROI's betas (module docstring)."""
+    ids = ds.stimulus_id.values.astype(str)
+    if len(np.unique(ids)) == len(ids):
+        log.warning("no stimulus is shown twice: the noise ceiling is undefined (NaN)")
+        snr = np.full(ds.sizes["unit"], np.nan)
+    else:
+        snr = ncsnr(ds.betas.values, ids, runs=ds.run.values.astype(str))
+    ds = ds.assign(ncsnr=("unit", snr.astype(np.float32)),
+                   noise_ceiling=("unit", noise_ceiling(snr, 1).astype(np.float32)))
+    ds["ncsnr"].attrs["description"] = "sigma_signal / sigma_noise from repeated stimuli (betas z-scored per run)"
+    ds["noise_ceiling"].attrs.update(description="percentage of single-trial variance explained by the stimulus: "
+                                                 "100 ncsnr^2 / (ncsnr^2 + 1)", units="%")
+    return ds
 
 
 def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
@@ -63,13 +94,17 @@ def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
     log.info("sub-%s: %d runs (%s)", subject, len(runs), ", ".join(r.label for r in runs))
     glm = spec["glm"]
     known = store.open_dataset(stimuli).stimulus_id.values
-    rois = fmri_stage(runs, roi_images(spec, root, nib.load(runs[0].bold)), method=glm["method"],
+    reference = nib.load(runs[0].bold)
+    rois = fmri_stage(runs, roi_images(spec, root, reference), method=glm["method"],
                       glm={k: glm[k] for k in GLM_KEYS if k in glm}, confounds=spec.get("confounds"),
                       stimulus_column=glm["stimulus_column"], known_stimuli=known,
                       drop_unknown=glm["drop_unknown"])
+    rois = {name: with_noise_ceiling(ds) for name, ds in rois.items()}
     for name, ds in rois.items():
-        log.info("ROI %s: %d trials x %d voxels (%d dropped)", name, ds.sizes["trial"], ds.sizes["unit"],
-                 ds.attrs.get("n_dropped_voxels", 0))
+        log.info("ROI %s: %d trials x %d voxels (%d dropped), median noise ceiling %.1f %%", name,
+                 ds.sizes["trial"], ds.sizes["unit"], ds.attrs.get("n_dropped_voxels", 0),
+                 np.nanmedian(ds.noise_ceiling.values) if np.isfinite(ds.noise_ceiling.values).any() else np.nan)
     inputs = [r.bold for r in runs] + [r.events for r in runs] + [stimuli]
     store.write_tree(out, rois, stage="fmri", params=spec, inputs=inputs, seed=seed,
-                     root=xr.Dataset(attrs={"subject": subject}))
+                     root=xr.Dataset(attrs={"subject": subject, "affine": reference.affine.tolist(),
+                                            "grid_shape": list(reference.shape[:3])}))

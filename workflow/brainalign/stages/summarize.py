@@ -1,78 +1,163 @@
-"""Stage ``summarize``: the tidy summary table, the recovery table, and the score-by-layer figure.
+"""Stage ``summarize``: every score with its bootstrap samples and noise ceiling, as a store and tables.
 
-``summary.csv`` has one row per dataset x subject x ROI x model x layer x method x metric with
-``score``, its 95 % confidence interval (``ci_low``, ``ci_high``) and how it was obtained:
+One *entry* is a dataset x subject x ROI x model x layer x method x metric. For each:
 
-* encoding, ``pearson_r`` / ``r2``: the mean over voxels of each voxel's mean over held-out runs;
-  the interval is a percentile bootstrap over voxels (1000 resamples, seeded);
-* RSA, the comparator (e.g. ``spearman``): the score on all stimuli; the interval is the
-  percentile interval of the bootstrap over stimuli stored by the RSA stage.
+* encoding, ``pearson_r`` / ``r2``: ``score`` = the mean over voxels of each voxel's mean over
+  held-out runs; ``bootstrap`` = that mean over voxels resampled with replacement
+  (:data:`N_VOXEL_BOOTSTRAP` resamples, seeded); ``ceiling`` = what the stimulus-driven signal
+  itself would score, from each voxel's noise ceiling ``NC_v`` (percent of single-trial variance,
+  stored by the fMRI stage): ``mean_v sqrt(NC_v / 100)`` for Pearson r (a perfect prediction
+  ``s`` of ``y = s + e`` has ``r = sd(s) / sd(y)``) and ``mean_v NC_v / 100`` for R²;
+* RSA, the comparator (e.g. ``spearman``): ``score`` on all stimuli; ``bootstrap`` = the samples
+  over stimuli stored by the RSA stage; ``ceiling`` / ``ceiling_low`` = the subject's upper and
+  lower noise ceiling over the dataset's subjects (Nili et al. 2014, :func:`brainalign.metrics.
+  rsa_stats.noise_ceiling`): its RDM compared with the pooled RDM of all subjects / of the others
+  (NaN with a single subject).
+* decoding (model: the classifier, layer ``betas``), ``accuracy``: leave-one-run-out accuracy with
+  its Clopper-Pearson interval, and ``chance`` (1 / number of labels) with the central 95 % range
+  of the accuracy at chance (see :mod:`brainalign.stages.decode`); these rows are in
+  ``summary.csv`` only (no bootstrap samples, no ceiling).
 
-``recovery.csv`` (simulated datasets only) says, per subject x ROI x method, which layer scored
-best and whether it is the layer that generated the ROI.
+``ci_low``, ``ci_high`` are the 2.5 and 97.5 percentiles of ``bootstrap``. Outputs under ``out``:
+
+* ``scores.zarr``: ``score``, ``ci_low``, ``ci_high``, ``ceiling``, ``ceiling_low`` (entry) and
+  ``bootstrap`` (entry, bootstrap; NaN past an entry's own number of samples), entry labels as
+  coordinates: what the figures are drawn from;
+* ``summary.csv`` (and ``summary.html``, the same table for the report): one row per entry;
+* ``recovery.csv`` (simulated datasets only): per subject x ROI x method, which layer scored
+  best and whether it is the layer that generated the ROI.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import warnings
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import xarray as xr
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .. import store  # noqa: E402
+from .. import store
+from ..metrics.rsa_stats import noise_ceiling
+from ..results import square_rdms
 
 log = logging.getLogger(__name__)
 N_VOXEL_BOOTSTRAP = 1000
-COLUMNS = ["dataset", "subject", "roi", "model", "layer", "layer_index", "method", "metric",
-           "score", "ci_low", "ci_high", "n"]
+LABELS = ["dataset", "subject", "roi", "model", "layer", "layer_index", "method", "metric"]
+COLUMNS = LABELS + ["score", "ci_low", "ci_high", "ceiling", "ceiling_low", "n"]
 
 
-def _percentile_ci(samples: np.ndarray) -> tuple[float, float]:
-    samples = samples[np.isfinite(samples)]
-    if samples.size == 0:
-        return np.nan, np.nan
-    low, high = np.percentile(samples, [2.5, 97.5])
-    return float(low), float(high)
+def _entry(labels: dict, roi, layer, li, method, metric, score, samples, ceiling, ceiling_low, n) -> dict:
+    return dict(dataset=labels["dataset"], subject=labels["subject"], roi=roi, model=labels["model"],
+                layer=layer, layer_index=li, method=method, metric=metric, score=float(score),
+                bootstrap=np.asarray(samples, dtype=np.float64), ceiling=float(ceiling),
+                ceiling_low=float(ceiling_low), n=int(n))
 
 
-def encoding_rows(path, rng: np.random.Generator) -> list[dict]:
-    """Summary rows of one encoding store (see the module docstring)."""
+def encoding_entries(path, rng: np.random.Generator) -> list[dict]:
+    """Entries of one encoding store (module docstring)."""
     labels = store.read_provenance(path)["params"]
-    rows = []
+    entries = []
     for roi in store.group_names(path):
         ds = store.open_dataset(path, group=roi)
+        nc = ds.noise_ceiling.values / 100.0 if "noise_ceiling" in ds.coords else np.full(ds.sizes["unit"], np.nan)
+        ceilings = {"pearson_r": np.nanmean(np.sqrt(nc)) if np.isfinite(nc).any() else np.nan,
+                    "r2": np.nanmean(nc) if np.isfinite(nc).any() else np.nan}
         for metric, var in (("pearson_r", "r"), ("r2", "r2")):
             per_voxel = ds[var].mean("fold").values  # (layer, unit)
             n_units = per_voxel.shape[1]
             resample = rng.integers(0, n_units, size=(N_VOXEL_BOOTSTRAP, n_units))
             for li, layer in enumerate(ds.layer.values.astype(str)):
                 values = per_voxel[li]
-                low, high = _percentile_ci(np.nanmean(values[resample], axis=1))
-                rows.append(dict(dataset=labels["dataset"], subject=labels["subject"], roi=roi,
-                                 model=labels["model"], layer=layer, layer_index=li, method="encoding",
-                                 metric=metric, score=float(np.nanmean(values)), ci_low=low,
-                                 ci_high=high, n=n_units))
-    return rows
+                entries.append(_entry(labels, roi, layer, li, "encoding", metric, np.nanmean(values),
+                                      np.nanmean(values[resample], axis=1), ceilings[metric], np.nan, n_units))
+    return entries
 
 
-def rsa_rows(path) -> list[dict]:
-    """Summary rows of one RSA store (see the module docstring)."""
+def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """(dataset, subject, ROI) -> (lower, upper) RSA noise ceiling of that subject (module docstring).
+
+    The brain RDMs are the same in every model's RSA store of a subject; the first is used, its
+    pairs put in one stimulus order common to all subjects of the dataset.
+    """
+    rdms: dict[str, dict[str, xr.Dataset]] = {}
+    for path in paths:
+        labels = store.read_provenance(path)["params"]
+        rdms.setdefault(labels["dataset"], {}).setdefault(labels["subject"], store.open_dataset(path))
+    out = {}
+    for dataset, subjects in rdms.items():
+        ordered = {s: square_rdms(ds, "brain_rdm") for s, ds in sorted(subjects.items())}
+        ids = sorted(next(iter(ordered.values())).stimulus_id.values)
+        i, j = np.triu_indices(len(ids), k=1)
+        first = next(iter(subjects.values()))
+        for roi in first.roi.values.astype(str):
+            stack = np.stack([m.sel(roi=roi, stimulus_id=ids, other=ids).values[i, j] for m in ordered.values()])
+            if len(stack) < 2:
+                lower = upper = np.full(1, np.nan)
+            else:
+                nc = noise_ceiling(stack, first.attrs["comparator"])
+                lower, upper = nc.lower_per_subject, nc.upper_per_subject
+            for s, lo, up in zip(ordered, lower, upper):
+                out[dataset, s, roi] = (float(lo), float(up))
+    return out
+
+
+def rsa_entries(path, ceilings: dict) -> list[dict]:
+    """Entries of one RSA store (module docstring)."""
     labels = store.read_provenance(path)["params"]
+    ds = store.open_dataset(path)
+    entries = []
+    for roi in ds.roi.values.astype(str):
+        low, up = ceilings[labels["dataset"], labels["subject"], roi]
+        for li, layer in enumerate(ds.layer.values.astype(str)):
+            entries.append(_entry(labels, roi, layer, li, "rsa", labels["comparator"],
+                                  ds.score.sel(roi=roi, layer=layer), ds.bootstrap.sel(roi=roi, layer=layer).values,
+                                  up, low, ds.sizes["stimulus"]))
+    return entries
+
+
+def scores_dataset(entries: list[dict]) -> xr.Dataset:
+    """The entries as one dataset (entry, bootstrap): the contents of ``scores.zarr``."""
+    n_boot = max((len(e["bootstrap"]) for e in entries), default=0)
+    boots = np.full((len(entries), n_boot), np.nan)
+    for row, e in zip(boots, entries):
+        row[:len(e["bootstrap"])] = e["bootstrap"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an entry without samples: NaN interval
+        low, high = np.nanpercentile(boots, [2.5, 97.5], axis=1) if n_boot else (np.zeros(0),) * 2
+    table = pd.DataFrame([{k: v for k, v in e.items() if k != "bootstrap"} for e in entries],
+                         columns=[c for c in COLUMNS if c not in ("ci_low", "ci_high")])
+    ds = xr.Dataset(
+        {"score": ("entry", table.score.to_numpy()), "ci_low": ("entry", low), "ci_high": ("entry", high),
+         "ceiling": ("entry", table.ceiling.to_numpy()), "ceiling_low": ("entry", table.ceiling_low.to_numpy()),
+         "bootstrap": (("entry", "bootstrap"), boots)},
+        coords={c: ("entry", table[c].to_numpy(dtype=int if c in ("layer_index", "n") else str))
+                for c in LABELS + ["n"]})
+    ds["score"].attrs["description"] = "encoding: mean over voxels of the mean over held-out runs; RSA: comparator"
+    ds["bootstrap"].attrs["description"] = "encoding: resamples of voxels; RSA: resamples of stimuli (NaN = none)"
+    ds["ceiling"].attrs["description"] = "noise ceiling: the score of the noise-free signal (RSA: upper bound)"
+    ds["ceiling_low"].attrs["description"] = "RSA lower noise ceiling (leave one subject out); NaN for encoding"
+    return ds
+
+
+def summary_table(scores: xr.Dataset) -> pd.DataFrame:
+    """One row per entry, the columns of :data:`COLUMNS` (``summary.csv``)."""
+    return scores.drop_vars("bootstrap").to_dataframe().reset_index(drop=True)[COLUMNS]
+
+
+def decoding_rows(path) -> list[dict]:
+    """Summary rows of one decoding store: ``accuracy`` and ``chance`` per ROI (module docstring)."""
     ds = store.open_dataset(path)
     rows = []
     for roi in ds.roi.values.astype(str):
-        for li, layer in enumerate(ds.layer.values.astype(str)):
-            low, high = _percentile_ci(ds.bootstrap.sel(roi=roi, layer=layer).values)
-            rows.append(dict(dataset=labels["dataset"], subject=labels["subject"], roi=roi,
-                             model=labels["model"], layer=layer, layer_index=li, method="rsa",
-                             metric=labels["comparator"], score=float(ds.score.sel(roi=roi, layer=layer)),
-                             ci_low=low, ci_high=high, n=ds.sizes["stimulus"]))
+        part = ds.sel(roi=roi)
+        common = dict(dataset=ds.attrs["dataset"], subject=ds.attrs["subject"], roi=roi, model=ds.attrs["classifier"],
+                      layer="betas", layer_index=0, method="decoding", n=ds.sizes["trial"])
+        rows.append({**common, "metric": "accuracy", "score": float(part.accuracy), "ci_low": float(part.ci_low),
+                     "ci_high": float(part.ci_high)})
+        rows.append({**common, "metric": "chance", "score": float(ds.attrs["chance"]),
+                     "ci_low": float(part.chance_low), "ci_high": float(part.chance_high)})
     return rows
 
 
@@ -99,58 +184,24 @@ def recovery_table(summary: pd.DataFrame, datasets: dict) -> pd.DataFrame:
                                        "best_model", "best_layer", "best_score", "margin", "recovered"])
 
 
-def score_by_layer_figure(summary: pd.DataFrame, path) -> None:
-    """Score of every layer (x: depth, the layer's position in its model scaled to 0-1), one line per
-    model, one panel per ROI (columns) and method (rows); mean over subjects, band = min to max."""
-    data = summary[summary.metric != "r2"]
-    rois = sorted(data.roi.unique())
-    methods = sorted(data.method.unique())
-    fig, axes = plt.subplots(len(methods), len(rois), figsize=(4.2 * len(rois), 3.4 * len(methods)),
-                             squeeze=False, constrained_layout=True)
-    colours = dict(zip(sorted(data.model.unique()), plt.get_cmap("tab10").colors))
-    for r, method in enumerate(methods):
-        for c, roi in enumerate(rois):
-            ax = axes[r, c]
-            part = data[(data.method == method) & (data.roi == roi)]
-            for model, g in part.groupby("model"):
-                stats = g.groupby(["layer_index", "layer"]).score.agg(["mean", "min", "max"]).reset_index()
-                depth = stats.layer_index / max(stats.layer_index.max(), 1)
-                ax.plot(depth, stats["mean"], "o-", color=colours[model], label=model)
-                ax.fill_between(depth, stats["min"], stats["max"], color=colours[model], alpha=0.2)
-                best = stats["mean"].idxmax()
-                ax.annotate(stats.layer[best], (depth[best], stats["mean"][best]), fontsize=7,
-                            textcoords="offset points", xytext=(0, 5), ha="center", color=colours[model])
-            metric = part.metric.iloc[0] if len(part) else ""
-            ax.set_title(f"ROI {roi}: {method}")
-            ax.set_xlabel("layer depth (0 = first extracted, 1 = last)")
-            ax.set_ylabel({"pearson_r": "mean Pearson r (held-out runs)"}.get(metric, f"{metric} correlation"))
-            ax.axhline(0, color="0.7", lw=0.8)
-            ax.margins(x=0.1, y=0.15)
-            ax.legend(fontsize=8, frameon=False)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write a file through a temporary sibling (same suffix) renamed into place when complete."""
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def run(spec: dict, *, encoding, rsa, out, seed: int) -> None:
-    """Write ``summary.csv``, ``recovery.csv`` and ``figures/score_by_layer.png`` under ``out``."""
+def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=()) -> None:
+    """Write ``scores.zarr``, ``summary.csv``, ``summary.html`` and ``recovery.csv`` under ``out``."""
     rng = np.random.default_rng(seed)
-    rows = [row for p in encoding for row in encoding_rows(p, rng)] + [row for p in rsa for row in rsa_rows(p)]
-    summary = pd.DataFrame(rows, columns=COLUMNS)
+    ceilings = rsa_ceilings(rsa)
+    entries = [e for p in encoding for e in encoding_entries(p, rng)] + [e for p in rsa for e in rsa_entries(p, ceilings)]
+    scores = scores_dataset(entries)
+    summary = summary_table(scores)
+    decoded = [row for p in decoding for row in decoding_rows(p)]
+    if decoded:
+        summary = pd.concat([summary, pd.DataFrame(decoded, columns=COLUMNS)], ignore_index=True)
     recovery = recovery_table(summary, spec["datasets"])
     out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False, float_format="%.6g"))
-    _atomic_write(out / "recovery.csv", lambda p: recovery.to_csv(p, index=False, float_format="%.6g"))
-    _atomic_write(out / "figures" / "score_by_layer.png", lambda p: score_by_layer_figure(summary, p))
+    out.mkdir(parents=True, exist_ok=True)
+    store.write_dataset(out / "scores.zarr", scores, stage="summarize", params=spec,
+                        inputs=list(encoding) + list(rsa), seed=seed)
+    store.atomic_file(out / "summary.csv", lambda p: summary.to_csv(p, index=False, float_format="%.6g"))
+    store.atomic_file(out / "summary.html", lambda p: summary.to_html(p, index=False, float_format="{:.4g}".format,
+                                                                 na_rep="", border=0))
+    store.atomic_file(out / "recovery.csv", lambda p: recovery.to_csv(p, index=False, float_format="%.6g"))
     if len(recovery):
         log.info("recovery:\n%s", recovery.to_string(index=False))

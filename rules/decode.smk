@@ -1,0 +1,20 @@
+rule decode:
+    """Leave-one-run-out decoding of the stimulus labels from each ROI of one subject."""
+    input:
+        brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
+    output:
+        directory(f"{R}/decoding/{{dataset}}/sub-{{sub}}.zarr"),
+    params:
+        spec=lambda wc: as_json({**config["decoding"], "dataset": wc.dataset, "subject": wc.sub}),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/decode/{dataset}_sub-{sub}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "brainalign decode --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
+        "--out {output} > {log} 2>&1"

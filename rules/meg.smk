@@ -1,0 +1,110 @@
+# MEG/EEG datasets (`modality: meg`): simulated runs, epochs, time-resolved RSA and encoding, summary.
+# RSA and encoding of one model run in one job (one store, two groups): the stage's own work takes
+# about a second, less than starting a Python process with its imports.
+
+
+def _meg_generating_features(wc):
+    """Features stores of the models whose layers drive a simulated MEG dataset."""
+    spec = config["datasets"][wc.dataset]
+    models = sorted({gen["model"] for gen in spec["simulate_meg"]["layers"].values()})
+    return {m: PLAN.features_store(spec["stimuli"], m) for m in models}
+
+
+def _align_spec(wc):
+    """meg_align's config: the rsa, encoding and time_resolved sections (their keys are distinct)
+    and the store's labels."""
+    return as_json({**config["rsa"], **config["encoding"], **config["time_resolved"], "dataset": wc.dataset,
+                    "subject": wc.sub, "model": wc.model})
+
+
+rule simulate_meg:
+    """One subject's simulated EEG runs, driven by model layers at known latencies."""
+    input:
+        unpack(lambda wc: {"stimuli": PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
+                           **_meg_generating_features(wc)}),
+    output:
+        directory(f"{R}/meg_raw/{{dataset}}/sub-{{sub}}"),
+    params:
+        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+        features=lambda wc: " ".join(f"{m}={p}" for m, p in _meg_generating_features(wc).items()),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/simulate_meg/{dataset}_sub-{sub}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "brainalign simulate_meg --spec {params.spec:q} --seed {params.seed} --stimuli {input.stimuli} "
+        "--subject {wildcards.sub} --features {params.features} --out {output} > {log} 2>&1"
+
+
+rule meg:
+    """MEG/EEG epochs (or per-stimulus averages) of one subject with MNE."""
+    input:
+        recordings=lambda wc: PLAN.meg_recordings(wc.dataset, wc.sub),
+        stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
+    output:
+        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+    wildcard_constraints:
+        dataset=PLAN.dataset_pattern("meg"),
+    params:
+        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/meg/{dataset}_sub-{sub}.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "brainalign meg --spec {params.spec:q} --seed {params.seed} --recordings {input.recordings} "
+        "--subject {wildcards.sub} --stimuli {input.stimuli} --out {output} > {log} 2>&1"
+
+
+rule meg_align:
+    """Time-resolved RSA and ridge encoding of every layer of one model against one subject's MEG/EEG."""
+    input:
+        brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
+        features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
+    output:
+        directory(f"{R}/meg_align/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
+    params:
+        spec=_align_spec,
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/meg_align/{dataset}_sub-{sub}_{model}.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "brainalign meg_align --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
+        "--features {input.features} --out {output} > {log} 2>&1"
+
+
+rule meg_summarize:
+    """Peak scores and latencies of every layer, the latency recovery table, the time-course figure."""
+    input:
+        PLAN.result_stores("meg_align", "meg"),
+    output:
+        summary=f"{R}/meg_summary.csv",
+        recovery=f"{R}/meg_recovery.csv",
+        figure=report(f"{R}/figures/meg_timecourse.png", caption="../report/meg_timecourse.rst", category="MEG"),
+    params:
+        spec=lambda wc: as_json({"datasets": {d: config["datasets"][d] for d in PLAN.datasets("meg")},
+                                 **config["time_resolved"]}),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/meg_summarize.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "brainalign meg_summarize --spec {params.spec:q} --seed {params.seed} --stores {input} --out {R} "
+        "> {log} 2>&1"
