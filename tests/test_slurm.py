@@ -1,7 +1,7 @@
 """The test-size default study on a real single-node SLURM cluster (``--executor slurm``).
 
 ``tests/slurm/start_cluster.sh`` brings up munge, MariaDB, slurmdbd, slurmctld and slurmd under a
-private state folder; ``config/test.yaml`` is submitted with ``--workflow-profile slurm``
+private state folder; ``config/test.yaml`` is submitted with ``--workflow-profile profiles/slurm``
 (``profiles/slurm``, in place of ``profiles/default``; partition and
 account given on the command line as a user sets them in the profile; status checks every second;
 no GPU, the test node has none). Checked:
@@ -68,7 +68,7 @@ def _slurm_snakemake(env, results: Path, *args, path_first: Path | None = None):
     """Submit the study with the project's SLURM profile (``path_first``: a folder put first on
     the PATH of the jobs, which inherit the submitter's environment)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT / "Snakefile"),
-           "--directory", str(PROJECT), "--workflow-profile", "slurm",
+           "--directory", str(PROJECT), "--workflow-profile", str(PROJECT / "profiles" / "slurm"),
            "--configfile", str(TEST_CONFIG), "--config", f"results_dir={results}",
            # what a user writes into profiles/slurm/config.yaml, for this test cluster:
            "--default-resources", "slurm_partition=debug", "slurm_account=brainalign",
@@ -144,14 +144,15 @@ def test_failed_job_fails_the_workflow_naming_its_log(slurm_study):
 def test_rerun_resumes_only_the_missing_jobs(slurm_study):
     second = slurm_study["second"]
     assert second.returncode == 0, second.stderr[-5000:]
-    expected = {"encoding": 1, "summarize": 1}  # the failed job and the summary that reads its store
+    # the failed job, and what reads its store: the summary and the figures drawn from both
+    expected = {"encoding": 1, "summarize": 1, "figure_score_by_layer": 1, "figure_brain_map": 1}
     assert planned_jobs(second.stdout + second.stderr) == {**expected, "all": 1}
     assert _count(slurm_study["second_jobs"]) == _count(slurm_study["second_jobs"], "COMPLETED") == expected
 
 
 def test_every_job_ran_through_the_scheduler(slurm_study):
     planned = {rule: n for rule, n in slurm_study["planned"].items() if rule != "all"}
-    assert planned["encoding"] == planned["rsa"] == 8 and planned["features"] == 4
+    assert planned["encoding"] == planned["rsa"] == planned["meg_align"] == planned["features"] == 8
     jobs = slurm_study["first_jobs"] + slurm_study["second_jobs"]
     assert _count(jobs, "COMPLETED") == planned
     assert len(jobs) == sum(planned.values()) + 1  # and the one that failed
@@ -161,9 +162,11 @@ def test_every_job_ran_through_the_scheduler(slurm_study):
 def test_results_equal_the_local_run(slurm_study, study):
     results = slurm_study["results"]
     stores = sorted(p.relative_to(study) for p in study.rglob("*.zarr"))
-    assert len(stores) == 1 + 4 + 2 + 8 + 8 + 1  # stimuli, features, brain, encoding, rsa, similarity
+    # stimuli, features (4 models x 2 stimulus sets), fMRI brain, encoding+rsa, similarity, scores;
+    # MEG brain, time-resolved rsa+encoding
+    assert len(stores) == 2 + 4 * 2 + 2 + 2 * 4 * 2 + 2 + 1 + 2 + 2 * 4
     differ = [str(s) for s in stores + [Path("bids")]
               if results_hash(results / s, results) != results_hash(study / s, study)]
     assert differ == []
-    for table in ("summary.csv", "recovery.csv"):
+    for table in ("summary.csv", "recovery.csv", "meg_summary.csv", "meg_recovery.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(results / table), pd.read_csv(study / table))

@@ -45,7 +45,8 @@ def roi_scores(brain: xr.Dataset, results: dict[str, dict]) -> xr.Dataset:
     data = {key: (("layer", "fold", "unit"), np.stack([res[key] for res in results.values()]).astype(np.float32))
             for key in ("r", "r2", "alpha")}
     coords = {"layer": list(results), "test_run": ("fold", test_runs),
-              **{c: brain[c] for c in UNIT_COORDS if c in brain.variables}}
+              **{c: ("unit", brain[c].values, brain[c].attrs)  # values only: no storage encoding
+                 for c in UNIT_COORDS if c in brain.variables}}
     ds = xr.Dataset(data, coords=coords)
     ds["r"].attrs["description"] = "Pearson r between held-out betas and predictions, per run left out"
     ds["r2"].attrs["description"] = "R² = 1 - SS_res / SS_tot on the held-out run (negative: worse than its mean)"
