@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 from nilearn.interfaces.fmriprep import load_confounds
 
 from .bids import Run
+from ._options import options_from_dict
 
 __all__ = ["FMRIPREP_STRATEGIES", "ConfoundOptions", "fmriprep_confounds", "motion_confounds", "run_confounds"]
 
@@ -93,12 +94,7 @@ class ConfoundOptions:
     @classmethod
     def from_dict(cls, options: dict | None) -> ConfoundOptions:
         """Options from a config mapping; an unknown key is an error that names it."""
-        options = dict(options or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"unknown confounds option(s) {unknown}; known: {sorted(known)}")
-        return cls(**options)
+        return options_from_dict(cls, options, "confounds")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "strategy": list(self.strategy)}

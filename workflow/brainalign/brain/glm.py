@@ -26,13 +26,15 @@ image masking per trial; the tests check the betas against ``FirstLevelModel`` i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling, run_glm
+
+from ._options import options_from_dict
 
 __all__ = [
     "GlmOptions",
@@ -105,12 +107,7 @@ class GlmOptions:
     @classmethod
     def from_dict(cls, options: dict | None) -> GlmOptions:
         """Options from a config mapping; an unknown key is an error that names it."""
-        options = dict(options or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"unknown glm option(s) {unknown}; known: {sorted(known)}")
-        return cls(**options)
+        return options_from_dict(cls, options, "glm")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,12 +22,14 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mne
 import numpy as np
 import pandas as pd
+
+from ._options import options_from_dict
 
 __all__ = ["EVENT_SOURCES", "EventOptions", "StimulusAssignment", "assign_stimuli", "find_run_events",
            "read_stimulus_table"]
@@ -73,11 +75,7 @@ class EventOptions:
     @classmethod
     def from_dict(cls, options: Mapping | None) -> EventOptions:
         """Options from a config mapping; an unknown key is an error that names it."""
-        options = dict(options or {})
-        unknown = sorted(set(options) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown events option(s) {unknown}; known: {sorted(f.name for f in fields(cls))}")
-        return cls(**options)
+        return options_from_dict(cls, options, "events")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "ignore": list(self.ignore)}

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import mne
 import numpy as np
+
+from ._options import options_from_dict
 
 __all__ = ["CHANNEL_TYPES", "EpochedRun", "MIXED_SFREQ_ACTIONS", "PreprocessOptions", "check_decimation",
            "epoch_run", "prepare_raw", "rejection_masks"]
@@ -155,12 +157,7 @@ class PreprocessOptions:
     @classmethod
     def from_dict(cls, options: Mapping | None) -> PreprocessOptions:
         """Options from a config mapping; an unknown key is an error that names it."""
-        options = dict(options or {})
-        unknown = sorted(set(options) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown preprocessing option(s) {unknown}; known: "
-                             f"{sorted(f.name for f in fields(cls))}")
-        return cls(**options)
+        return options_from_dict(cls, options, "preprocessing")
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_representation", "as_paired", "check_int", "check_fraction"]
+__all__ = ["as_representation", "as_paired", "as_square_pair", "check_int", "check_fraction"]
 
 
 def as_representation(values, name: str, min_stimuli: int = 2) -> np.ndarray:
@@ -66,3 +66,16 @@ def check_fraction(value, name: str, include_zero: bool = False) -> float:
         interval = "[0, 1]" if include_zero else "(0, 1]"
         raise ValueError(f"{name} must be in {interval}, got {value}")
     return float(value)
+
+
+def as_square_pair(a, b, names: tuple[str, str], what: str, mismatch: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two square float64 matrices of one shape (kernels, model x model matrices); ``what``
+    names the kind in the error, ``mismatch`` says what unequal shapes mean."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    for matrix, name in ((a, names[0]), (b, names[1])):
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"{name} must be a square {what}, got shape {matrix.shape}")
+    if a.shape != b.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must {mismatch}, got shapes {a.shape} and {b.shape}")
+    return a, b

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._paired_input import as_paired, as_representation, check_fraction, check_int
+from ._paired_input import as_paired, as_representation, as_square_pair, check_fraction, check_int
 
 __all__ = ["linear_cka", "rbf_cka", "hsic_biased", "hsic_unbiased", "median_pairwise_distance"]
 
@@ -216,13 +216,7 @@ def _rbf_kernel(X: np.ndarray, bandwidth_fraction: float, name: str) -> np.ndarr
 
 
 def _as_kernel_pair(K, L, min_n: int) -> tuple[np.ndarray, np.ndarray]:
-    K = np.asarray(K, dtype=np.float64)
-    L = np.asarray(L, dtype=np.float64)
-    for M, name in ((K, "K"), (L, "L")):
-        if M.ndim != 2 or M.shape[0] != M.shape[1]:
-            raise ValueError(f"{name} must be a square (n, n) kernel matrix, got shape {M.shape}")
-    if K.shape != L.shape:
-        raise ValueError(f"K and L must have the same shape, got {K.shape} and {L.shape}")
+    K, L = as_square_pair(K, L, ("K", "L"), "(n, n) kernel matrix", "have the same shape")
     if K.shape[0] < min_n:
         raise ValueError(f"this HSIC estimator needs at least {min_n} stimuli, got {K.shape[0]}")
     return K, L

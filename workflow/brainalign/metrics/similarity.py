@@ -31,7 +31,7 @@ from functools import partial
 import numpy as np
 from scipy import stats
 
-from ._paired_input import as_representation
+from ._paired_input import as_representation, as_square_pair
 from .cca import pwcca, svcca
 from .cka import linear_cka, rbf_cka
 from .neighbours import cknna, mutual_knn
@@ -133,14 +133,8 @@ def cross_set_consistency(matrix_a, matrix_b, method: str = "pearson") -> float:
     """
     if method not in ("pearson", "spearman"):
         raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
-    a = np.asarray(matrix_a, dtype=np.float64)
-    b = np.asarray(matrix_b, dtype=np.float64)
-    for matrix, name in ((a, "matrix_a"), (b, "matrix_b")):
-        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"{name} must be a square (m, m) matrix, got shape {matrix.shape}")
-    if a.shape != b.shape:
-        raise ValueError(f"matrix_a and matrix_b must list the same models: shapes {a.shape} "
-                         f"and {b.shape}")
+    a, b = as_square_pair(matrix_a, matrix_b, ("matrix_a", "matrix_b"), "(m, m) matrix",
+                          "list the same models")
     if a.shape[0] < 3:
         raise ValueError(f"need at least 3 models (3 pairs) to correlate, got {a.shape[0]}")
     upper = np.triu_indices(a.shape[0], k=1)
