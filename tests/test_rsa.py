@@ -169,9 +169,26 @@ def test_tau_a_equals_direct_count_with_ties(rng):
         x = rng.integers(0, 4, n_pairs).astype(float) if trial % 2 else rng.random(n_pairs)
         y = rng.integers(0, 3, n_pairs).astype(float)
         close(compare(x, y, "tau_a"), _tau_a_direct(x, y), rtol=1e-12, atol=1e-15)  # 1e-12
-    # a long vector crosses several merge levels (runs of 16 merged up to 2**11)
+    # long vectors: many bit levels; runs of tied y short (insertion) and long (mergesort)
     x, y = rng.integers(0, 50, 1770).astype(float), rng.random(1770).round(2)
     close(compare(x, y, "tau_a"), _tau_a_direct(x, y), rtol=1e-12, atol=1e-15)
+    close(compare(y, x, "tau_a"), _tau_a_direct(y, x), rtol=1e-12, atol=1e-15)
+
+
+def test_inversion_counts_equal_direct_count(rng):
+    # The bit-partition counts of tau-a's discordant pairs, plain and weighted, against the
+    # O(n^2) definition, exactly: sizes below, at and above the 16-value pairwise blocks,
+    # powers of two and not.
+    from brainalign.metrics.rank_kernels import _inversions, _weighted_inversions
+
+    for n in (0, 1, 2, 15, 16, 17, 64, 300, 1000):
+        perm = rng.permutation(n).astype(np.int32)
+        weights = rng.integers(0, 5, n).astype(np.int64)
+        before = np.triu(perm[:, None] > perm[None, :], 1)
+        assert _inversions(perm.copy()) == before.sum()
+        assert (_weighted_inversions(perm.copy(), weights.copy())
+                == (before * np.outer(weights, weights)).sum())
+    assert _inversions(np.arange(1000, dtype=np.int32)[::-1].copy()) == 1000 * 999 // 2
 
 
 def test_radix_ranks_equal_scipy_rankdata(rng):

@@ -136,27 +136,29 @@ def compute_rdm(patterns, method: str = "correlation", *, dtype=None) -> np.ndar
     out = np.empty((flat.shape[0], rows.size), dtype=work_dtype)
     step = _block_size(n, c, work_dtype.itemsize)
     for start in range(0, flat.shape[0], step):
-        block = flat[start:start + step].astype(work_dtype, copy=True)
-        _prepare_patterns(block, method, start)
+        block = _prepared_patterns(flat[start:start + step].astype(work_dtype, copy=False),
+                                   method, start)
         gram = np.matmul(block, block.transpose(0, 2, 1))
         out[start:start + step] = _rdm_from_gram(gram, rows, cols, method)
     return out.reshape(*batch, rows.size)
 
 
-def _prepare_patterns(block: np.ndarray, method: str, first_set: int) -> None:
-    """Centre/scale ``block`` (k, n, c) in place as ``method`` needs."""
+def _prepared_patterns(block: np.ndarray, method: str, first_set: int) -> np.ndarray:
+    """A centred/scaled copy of ``block`` (k, n, c) as ``method`` needs (one new array)."""
     if method in ("euclidean", "sqeuclidean"):
-        block -= block.mean(axis=1, keepdims=True)
-        return
+        return block - block.mean(axis=1, keepdims=True)
     if method == "correlation":
-        block -= block.mean(axis=2, keepdims=True)
+        block = block - block.mean(axis=2, keepdims=True)
     norms = np.sqrt(np.einsum("kic,kic->ki", block, block))
     if not norms.all():
         s, i = np.argwhere(norms == 0)[0]
         what = "zero variance across channels" if method == "correlation" else "zero norm"
         raise ValueError(f"patterns: condition {i} of pattern set {first_set + s} has {what}; "
                          f"its {method} distance is undefined")
-    block /= norms[..., None]
+    if method == "correlation":
+        block /= norms[..., None]
+        return block
+    return block / norms[..., None]
 
 
 def _rdm_from_gram(gram: np.ndarray, rows, cols, method: str) -> np.ndarray:
