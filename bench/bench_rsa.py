@@ -12,7 +12,8 @@ Workloads (float32 input, fixed seeds):
    data RDM then ``compare``.
 
 An rsatoolbox workload that would take too long runs on a documented subset (models or
-permutations) and its time is extrapolated linearly; the JSON says so. Prints one JSON object.
+permutations) and its time is extrapolated linearly; the JSON says so. ``workload_total`` sums
+the parts on each side (the whole of workload (b) of issue 3). Prints one JSON object.
 
 Usage: ``python bench/bench_rsa.py [--quick]``
 """
@@ -140,6 +141,9 @@ def main() -> None:
         "permutation": bench_permutation(models[:size["n_perm_models"]], data,
                                          size["n_permutations"], size["perm_subset"]),
     }
+    parts = [v for key in ("rdm", "compare", "permutation") for v in result[key].values()]
+    ours, theirs = sum(v["ours_s"] for v in parts), sum(v["rsatoolbox_s"] for v in parts)
+    result["workload_total"] = entry(ours, theirs, parts=len(parts))
     result["peak_rss_mib"] = round(peak_rss_mib(), 1)
     # other processes on the machine slow both sides; the ratios are from the same run
     result["load_average_1min"] = {"start": load_start, "end": os.getloadavg()[0]}

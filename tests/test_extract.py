@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+import zarr
 from torch import nn
 
 from brainalign.models import extract_features, list_layers, load_model
 from brainalign.models.layers import LayerRecorder, select_layers
 from brainalign.models.runtime import stimulus_rows
+from brainalign.models.writer import block_rows
 from brainalign.store import group_names, open_dataset, open_tree, write_dataset
 
 SMALL_CNN = {"source": "builtin", "name": "small_cnn", "seed": 3,
@@ -109,13 +111,13 @@ def test_killed_extraction_resumes_to_the_same_array(tmp_path, stimuli, reduce):
         if rows_done == 6:
             raise KeyboardInterrupt("killed")
 
-    # max_buffer_bytes=0: every batch is committed, so the kill leaves 6 rows behind
+    # block_bytes=0: every batch is a block and is committed, so the kill leaves 6 rows
     with pytest.raises(KeyboardInterrupt):
-        _extract(spec, stimuli, tmp_path / "resumed.zarr", max_buffer_bytes=0,
+        _extract(spec, stimuli, tmp_path / "resumed.zarr", block_bytes=0,
                  on_commit=kill_after_two_batches)
     assert not (tmp_path / "resumed.zarr").exists()
     seen = []
-    resumed = _extract(spec, stimuli, tmp_path / "resumed.zarr", max_buffer_bytes=0,
+    resumed = _extract(spec, stimuli, tmp_path / "resumed.zarr", block_bytes=0,
                        on_commit=seen.append)
     assert seen == [9, 12, 13]  # it went on from row 6
     for layer in SMALL_CNN["layers"]:
@@ -125,23 +127,44 @@ def test_killed_extraction_resumes_to_the_same_array(tmp_path, stimuli, reduce):
         np.testing.assert_array_equal(a, b)
 
 
+def _row_chunk(path, layer):
+    return zarr.open_group(str(path), mode="r")[layer]["features"].chunks[0]
+
+
 def test_rows_are_committed_at_row_chunk_boundaries(tmp_path, stimuli, monkeypatch):
     spec = {**SMALL_CNN, "batch_size": 3}
     seen = []
     whole = _extract(spec, stimuli, tmp_path / "a.zarr", on_commit=seen.append)
     assert seen == [13]  # the store's row chunk is all 13 rows: one write per array
-    monkeypatch.setattr("brainalign.models.writer.MAX_ROW_CHUNK", 4)
+    monkeypatch.setattr("brainalign.models.writer.MAX_ROW_CHUNK", 7)
     seen.clear()
     chunked = _extract(spec, stimuli, tmp_path / "b.zarr", on_commit=seen.append)
-    assert seen == [6, 9, 12, 13]  # batches ending at or past rows 4, 8, 12, and the last
+    assert seen == [6, 12, 13]  # blocks of two whole batches (6 of at most 7 rows)
     seen.clear()
-    tiny_buffer = _extract(spec, stimuli, tmp_path / "c.zarr", on_commit=seen.append,
-                           max_buffer_bytes=1)
-    assert seen == [3, 6, 9, 12, 13]
+    tiny_block = _extract(spec, stimuli, tmp_path / "c.zarr", on_commit=seen.append,
+                          block_bytes=1)
+    assert seen == [3, 6, 9, 12, 13]  # a block holds one batch at least
+    monkeypatch.setattr("brainalign.models.writer.MAX_ROW_CHUNK", 2)
+    seen.clear()
+    split = _extract(spec, stimuli, tmp_path / "d.zarr", on_commit=seen.append)
+    assert seen == [3, 6, 9, 12, 13]  # 2-row blocks split batches; commits land on batch ends
+    stores = (whole, chunked, tiny_block, split)
     for layer in SMALL_CNN["layers"]:
+        assert [_row_chunk(p, layer) for p in stores] == [13, 6, 3, 2]
         a = open_dataset(whole, group=layer).features.values
-        np.testing.assert_array_equal(a, open_dataset(chunked, group=layer).features.values)
-        np.testing.assert_array_equal(a, open_dataset(tiny_buffer, group=layer).features.values)
+        for other in stores[1:]:
+            np.testing.assert_array_equal(a, open_dataset(other, group=layer).features.values)
+
+
+@pytest.mark.parametrize(("n", "batch", "row_bytes", "block_bytes", "expected"), [
+    (13, 3, 100, 10**6, 13),            # everything fits: one block
+    (5000, 64, 49152, 16 * 2**20, 320),  # ResNet-20 layer3 flattened: 5 batches of 64
+    (5000, 64, 4, 16 * 2**20, 1024),     # narrow rows: the 1024-row cap
+    (5000, 64, 49152, 0, 64),            # a block holds one batch at least
+    (5000, 2000, 4, 10**9, 1024),        # a batch larger than a chunk: 1024-row blocks
+])
+def test_block_rows(n, batch, row_bytes, block_bytes, expected):
+    assert block_rows(n, batch, row_bytes, block_bytes) == expected
 
 
 def test_store_attributes_record_model_preprocessing_and_layers(tmp_path, stimuli):

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.codecs import ZstdCodec
 
 from . import __version__
 
@@ -59,14 +60,18 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- chunks
-def chunk_shape(dims: tuple[str, ...], shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+def chunk_shape(dims: tuple[str, ...], shape: tuple[int, ...], itemsize: int,
+                row_chunk: int = MAX_ROW_CHUNK) -> tuple[int, ...]:
     """Chunk shape under the storage contract.
 
-    Row dimensions (``stimulus``, ``trial``) get ``min(n, 1024)``; the ``unit`` dimension gets
-    ``max(1, TARGET_CHUNK_BYTES // (itemsize * prod(other chunk sizes)))``; every other dimension
-    is kept whole. Arrays smaller than one target chunk are stored as a single chunk.
+    Row dimensions (``stimulus``, ``trial``) get ``min(n, row_chunk)`` (``row_chunk`` at most
+    1024, the default); the ``unit`` dimension gets ``max(1, TARGET_CHUNK_BYTES // (itemsize *
+    prod(other chunk sizes)))``; every other dimension is kept whole. Arrays smaller than one
+    target chunk are stored as a single chunk.
     """
-    chunks = [min(n, MAX_ROW_CHUNK) if d in ROW_DIMS else n for d, n in zip(dims, shape)]
+    if not 1 <= row_chunk <= MAX_ROW_CHUNK:
+        raise ValueError(f"row_chunk: expected 1 to {MAX_ROW_CHUNK} rows, got {row_chunk}")
+    chunks = [min(n, row_chunk) if d in ROW_DIMS else n for d, n in zip(dims, shape)]
     if "unit" in dims:
         u = dims.index("unit")
         others = int(np.prod([c for i, c in enumerate(chunks) if i != u], dtype=np.int64)) or 1
@@ -373,15 +378,20 @@ class StreamingStore:
         return self._root if not group else self._root.require_group(group)
 
     def create(self, group: str | None, name: str, dims: tuple[str, ...], shape, dtype,
-               coords: Mapping | None = None, attrs: Mapping | None = None) -> None:
+               coords: Mapping | None = None, attrs: Mapping | None = None,
+               row_chunk: int = MAX_ROW_CHUNK) -> None:
         """Create an array (if a resumed store lacks it) and write its coordinates in full.
 
-        ``coords`` maps a coordinate name to ``(dim, values)``; ``attrs`` go on the array.
+        ``coords`` maps a coordinate name to ``(dim, values)``; ``attrs`` go on the array;
+        ``row_chunk`` caps the rows of a chunk (:func:`chunk_shape`): the rows the writer
+        writes at once. Chunks are compressed with Zstandard level 1, which on float features
+        compresses as well as the default level 3 in two thirds of the time.
         """
         g = self._group(group)
         if name not in g:
-            arr = g.create_array(name, shape=tuple(shape), dtype=dtype,
-                                 chunks=chunk_shape(tuple(dims), tuple(shape), np.dtype(dtype).itemsize),
+            chunks = chunk_shape(tuple(dims), tuple(shape), np.dtype(dtype).itemsize, row_chunk)
+            arr = g.create_array(name, shape=tuple(shape), dtype=dtype, chunks=chunks,
+                                 compressors=[ZstdCodec(level=1)],
                                  dimension_names=tuple(dims), fill_value=0)
             arr.attrs.update(dict(attrs or {}))
             coord_names = []

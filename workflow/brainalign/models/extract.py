@@ -5,9 +5,10 @@ runs once in eval mode under ``torch.inference_mode``; forward hooks pool each c
 output to ``(batch, units)`` float32 (:mod:`~brainalign.models.pooling`), an optional
 reduction maps the units to ``k`` components (:mod:`~brainalign.models.reduce`), and the rows
 go to the group ``<layer>``, variable ``features`` ``(stimulus, unit)``, coordinate
-``stimulus_id``, through a :class:`~brainalign.models.writer.FeatureWriter` (buffered to
-row-chunk boundaries). Memory is bounded by one batch plus the writer's buffer (plus, for PCA,
-the fitting subset's pooled features), whatever the number of stimuli. A killed run started
+``stimulus_id``, through a :class:`~brainalign.models.writer.FeatureWriter`, which writes
+whole row chunks on a thread of its own while the next batches run. Memory is bounded by one
+batch plus the writer's two blocks (plus, for PCA, the fitting subset's pooled features),
+whatever the number of stimuli. A killed run started
 again resumes from the last committed row; batches are the same as in an uninterrupted run, so
 the stored arrays are identical.
 """
@@ -30,7 +31,7 @@ from .reduce import PCA, SparseRandomProjection, fit_subset
 from .registry import load_model
 from .runtime import autocast, deterministic, resolve_device, stimulus_rows
 from .spec import validate_spec
-from .writer import DEFAULT_BUFFER_BYTES, FeatureWriter
+from .writer import DEFAULT_BLOCK_BYTES, FeatureWriter
 
 
 def _jsonable(obj):
@@ -98,7 +99,7 @@ def _layer_attrs(run: _PooledForward, layer: str, n_units: int, reducer) -> dict
 
 
 def extract_features(spec: Mapping, stimuli: xr.Dataset, out_path, *, params: Mapping,
-                     inputs=(), seed: int = 0, max_buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+                     inputs=(), seed: int = 0, block_bytes: int = DEFAULT_BLOCK_BYTES,
                      on_commit: Callable[[int], None] | None = None) -> Path:
     """Extract pooled (and optionally reduced) activations of the chosen layers to a store.
 
@@ -114,11 +115,12 @@ def extract_features(spec: Mapping, stimuli: xr.Dataset, out_path, *, params: Ma
     params, inputs, seed
         Provenance (:func:`brainalign.store.provenance`); a partial store resumes only if
         they match. ``seed`` also seeds the reduction unless ``reduce.seed`` is given.
-    max_buffer_bytes : int
-        Rows are written at row-chunk boundaries or once this many bytes are buffered
-        (:mod:`~brainalign.models.writer`); 0 writes every batch. Does not change the result.
+    block_bytes : int
+        Bytes of one write block, all layers together (:mod:`~brainalign.models.writer`): the
+        store's row chunk is as many whole batches as fit (one at least, 1024 rows at most,
+        all rows if they fit). Does not change the values.
     on_commit : callable, optional
-        Called with the number of rows written after each commit.
+        Called (on the writer's thread) with the number of rows written after each commit.
 
     Returns
     -------
@@ -149,12 +151,12 @@ def extract_features(spec: Mapping, stimuli: xr.Dataset, out_path, *, params: Ma
                 return SparseRandomProjection(reduce["n_components"], reduce["seed"]).fit(units)
             return fitted.get(layer)
 
-        writer = FeatureWriter(store, stimuli["stimulus_id"].values, reducer_for=reducer_for,
-                               attrs_for=lambda *a: _layer_attrs(run, *a),
-                               max_buffer_bytes=max_buffer_bytes, on_commit=on_commit)
-        for start in range(store.rows_done, n, batch_size):
-            rows = slice(start, min(start + batch_size, n))
-            writer.add(start, run(stimulus_rows(stimuli, model.input_kind, rows)))
+        with FeatureWriter(store, stimuli["stimulus_id"].values, batch_size=batch_size,
+                           reducer_for=reducer_for, attrs_for=lambda *a: _layer_attrs(run, *a),
+                           block_bytes=block_bytes, on_commit=on_commit) as writer:
+            for start in range(store.rows_done, n, batch_size):
+                rows = slice(start, min(start + batch_size, n))
+                writer.add(start, run(stimulus_rows(stimuli, model.input_kind, rows)))
     store.set_attrs(None, _jsonable({
         **model.describe(), "layers": layers, "reduce": reduce, "batch_size": batch_size,
         "device": str(device), "precision": spec["precision"]}))
