@@ -12,10 +12,13 @@ ENCODING_COMMAND = ("brainalign encoding --spec {params.spec:q} --seed {params.s
                     "--features {input.features}")
 
 
+# the encoding section without `unit_jobs`, which only splits the work and is no part of the results
+ENCODING_CONFIG = {k: v for k, v in config["encoding"].items() if k != "unit_jobs"}
+
+
 def encoding_spec(wc):
-    """The stage's config: `unit_jobs` only splits the work, so it is not part of the results."""
-    spec = {k: v for k, v in config["encoding"].items() if k != "unit_jobs"}
-    return as_json({**spec, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model})
+    """The stage's config and the store's labels."""
+    return as_json({**ENCODING_CONFIG, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model})
 
 
 rule encoding:

@@ -13,7 +13,7 @@ def _meg_generating_features(wc):
 def _align_spec(wc):
     """meg_align's config: the rsa, encoding and time_resolved sections (their keys are distinct)
     and the store's labels."""
-    return as_json({**config["rsa"], **config["encoding"], **config["time_resolved"], "dataset": wc.dataset,
+    return as_json({**config["rsa"], **ENCODING_CONFIG, **config["time_resolved"], "dataset": wc.dataset,
                     "subject": wc.sub, "model": wc.model})
 
 

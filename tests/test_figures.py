@@ -173,12 +173,17 @@ def test_brain_map_puts_each_voxels_score_at_its_voxel(study, summary):
 
 
 def test_similarity_figures_draw_the_stores_and_their_spearman_consistency(study, monkeypatch, tmp_path):
-    capture(monkeypatch, model_similarity)
+    figures = capture(monkeypatch, model_similarity)
     sims = {s: store.open_dataset(study / "similarity" / f"{s}.zarr") for s in ("shapes", "yellow_shapes")}
     drawn = model_similarity.plot_similarity_matrices(sims, tmp_path / "m.png")
     assert len(drawn) == 2 * 4
     np.testing.assert_array_equal(drawn["yellow_shapes", "procrustes"],
                                   sims["yellow_shapes"].similarity.sel(metric="procrustes").values)
+    # what the panel shows (row: stimulus set, column: metric), against the store
+    metrics = list(sims["shapes"].metric.values.astype(str))
+    panels = [ax for ax in figures[0].axes if ax.images]
+    shown = panels[len(metrics) + metrics.index("procrustes")].images[0].get_array()
+    np.testing.assert_array_equal(shown, sims["yellow_shapes"].similarity.sel(metric="procrustes").values)
     rho = model_similarity.plot_consistency(sims, tmp_path / "c.png")
     a, b = (sims[s].similarity.sel(metric="cka_linear").values for s in ("shapes", "yellow_shapes"))
     upper = np.triu_indices(12, k=1)

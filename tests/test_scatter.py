@@ -57,14 +57,20 @@ def test_gather_refuses_parts_of_other_runs(study, tmp_path):
 
 
 def test_unit_jobs_scatters_encoding_and_nothing_else(tmp_path, shared_data):
-    default = planned_jobs(snakemake("-n", results=tmp_path / "results").stdout)
+    default_out = snakemake("-n", "-p", results=tmp_path / "results").stdout
+    default = planned_jobs(default_out)
     assert "encoding_part" not in default and default["encoding"] == 8
     cfg = yaml.safe_load(TEST_CONFIG.read_text())
     cfg["encoding"]["unit_jobs"] = 4
     (tmp_path / "scattered.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    scattered = planned_jobs(snakemake("-n", results=tmp_path / "results",
-                                       configfile=tmp_path / "scattered.yaml").stdout)
+    scattered_out = snakemake("-n", "-p", results=tmp_path / "results", configfile=tmp_path / "scattered.yaml").stdout
+    scattered = planned_jobs(scattered_out)
     assert scattered == {**default, "encoding_part": 8 * 4}
+    # the MEG jobs read the encoding section too; their commands (and so their params) are unchanged
+
+    def meg_commands(out):
+        return sorted(line for line in out.splitlines() if "brainalign meg_align" in line)
+    assert meg_commands(default_out) and meg_commands(scattered_out) == meg_commands(default_out)
 
 
 def test_scattered_workflow_gathers_the_local_store(study, tmp_path):

@@ -4,6 +4,7 @@ the decoding stage's statistics and config keys."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -11,7 +12,7 @@ from brainalign import store
 from brainalign.config import ConfigError, validate_config
 from brainalign.models.spec import validate_spec
 from brainalign.models.table import fixed_features
-from brainalign.stages import decode, features, stimuli
+from brainalign.stages import decode, features, stimuli, summarize
 from study_runner import PROJECT
 
 IDS = ["cat", "face", "house"]
@@ -112,3 +113,15 @@ def test_loading_a_table_model_as_a_network_is_a_clear_error():
 
     with pytest.raises(ValueError, match=r"model source 'table' has no network"):
         load_model(TABLE)
+
+
+def test_recovery_table_leaves_decoding_rows_out():
+    """A decoding accuracy above every layer's score ranks no layer: recovery is by encoding only."""
+    rows = [dict(dataset="d", subject="01", roi="v", model="m", layer=layer, method="encoding", metric="pearson_r",
+                 score=score) for layer, score in (("a", 0.5), ("b", 0.3))]
+    rows.append(dict(dataset="d", subject="01", roi="v", model="logistic_regression", layer="betas",
+                     method="decoding", metric="accuracy", score=0.9))
+    recovery = summarize.recovery_table(pd.DataFrame(rows), {"d": {"simulate": {"rois": {"v": {"model": "m",
+                                                                                                "layer": "a"}}}}})
+    assert list(recovery.method) == ["encoding"] and list(recovery.best_layer) == ["a"]
+    assert recovery.recovered.all() and recovery.margin[0] == pytest.approx(0.5 - 0.3)

@@ -98,11 +98,9 @@ def validate_config(config: dict, schema_path) -> dict:
         cfg["decoding"] = _merge(DECODING_DEFAULTS, cfg["decoding"])
     for name, model in cfg["models"].items():
         model = cfg["models"][name] = _merge(MODEL_DEFAULTS, model)
-        for key in ("weights", "path"):
-            if isinstance(model.get(key), str):
-                model[key] = model[key].replace("{shared_data}", shared)
-        if model.get("weights") and not Path(model["weights"]).is_file():
-            raise ConfigError(f"config: key 'models.{name}.weights': file {model['weights']} does not exist")
+        _resolve_paths(model, ("weights", "path"), shared)
+        if model.get("weights"):
+            _check_exists(model["weights"], f"models.{name}.weights")
     for name, ds in cfg["datasets"].items():
         where = f"datasets.{name}"
         if ds["stimuli"] not in cfg["stimuli"]:
@@ -140,21 +138,17 @@ def _fmri_dataset(ds: dict, cfg: dict, where: str, shared: str) -> None:
             _check_generator(gen, cfg, f"{where}.simulate.rois.{roi}")
         return
     for spec in [ds, *ds.get("rois", {}).values()]:
-        for key in ("path", "derivatives", "mask", "atlas", "labels"):
-            if isinstance(spec.get(key), str):
-                spec[key] = spec[key].replace("{shared_data}", shared)
+        _resolve_paths(spec, ("path", "derivatives", "mask", "atlas", "labels"), shared)
     if "path" not in ds:
         raise ConfigError(f"config: missing required key '{where}.path' (a real dataset "
                           f"needs a BIDS path; a simulated one needs '{where}.simulate')")
-    if not Path(ds["path"]).is_dir():
-        raise ConfigError(f"config: key '{where}.path': folder {ds['path']} does not exist")
+    _check_exists(ds["path"], f"{where}.path", folder=True)
     if not ds.get("rois"):
         raise ConfigError(f"config: missing required key '{where}.rois'")
     for roi, spec in ds["rois"].items():
         for key in ("mask", "atlas", "labels"):
-            if key in spec and not Path(spec[key]).is_file():
-                raise ConfigError(f"config: key '{where}.rois.{roi}.{key}': "
-                                  f"file {spec[key]} does not exist")
+            if key in spec:
+                _check_exists(spec[key], f"{where}.rois.{roi}.{key}")
 
 
 def _meg_dataset(ds: dict, cfg: dict, where: str, shared: str) -> dict:
@@ -181,11 +175,21 @@ def _meg_dataset(ds: dict, cfg: dict, where: str, shared: str) -> dict:
         raise ConfigError(f"config: missing required key '{where}.path' (real MEG/EEG recordings: a folder, "
                           f"with '{where}.files' patterns or a BIDS dataset; a simulated one needs "
                           f"'{where}.simulate_meg')")
-    ds["path"] = ds["path"].replace("{shared_data}", shared)
-    if not Path(ds["path"]).is_dir():
-        raise ConfigError(f"config: key '{where}.path': folder {ds['path']} does not exist")
+    _resolve_paths(ds, ("path", "stimulus_table"), shared)
+    _check_exists(ds["path"], f"{where}.path", folder=True)
     if isinstance(ds.get("stimulus_table"), str):
-        ds["stimulus_table"] = ds["stimulus_table"].replace("{shared_data}", shared)
-        if not Path(ds["stimulus_table"]).is_file():
-            raise ConfigError(f"config: key '{where}.stimulus_table': file {ds['stimulus_table']} does not exist")
+        _check_exists(ds["stimulus_table"], f"{where}.stimulus_table")
     return ds
+
+
+def _resolve_paths(spec: dict, keys, shared: str) -> None:
+    """Replace ``{shared_data}`` by ``shared`` in the string values of ``keys`` of ``spec``."""
+    for key in keys:
+        if isinstance(spec.get(key), str):
+            spec[key] = spec[key].replace("{shared_data}", shared)
+
+
+def _check_exists(path: str, key: str, folder: bool = False) -> None:
+    """ConfigError naming ``key`` unless ``path`` is an existing file (or folder)."""
+    if not (Path(path).is_dir() if folder else Path(path).is_file()):
+        raise ConfigError(f"config: key '{key}': {'folder' if folder else 'file'} {path} does not exist")

@@ -73,13 +73,14 @@ def plot_brain_map(encoding: dict[str, list[xr.DataTree]], brain: dict[str, xr.D
     images = {s: voxel_image(maps[s], brain[s].attrs["affine"], brain[s].attrs["grid_shape"]) for s in subjects}
     cuts = {s: _cuts(maps[s], brain[s].attrs["affine"]) for s in subjects}
     n_cuts = max(len(c) for c in cuts.values())
+    background = load_mni152_template() if mni_space else None
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(subjects), n_cuts, squeeze=False, layout="constrained",
                                  figsize=(3.3 * n_cuts + 1.2, 2.0 * len(subjects) + 0.7))
         for row, s in zip(axes, subjects):
             for ax, z in zip(row, cuts[s]):
                 display = plotting.plot_stat_map(
-                    images[s], bg_img=load_mni152_template() if mni_space else None, display_mode="z",
+                    images[s], bg_img=background, display_mode="z",
                     cut_coords=[z], axes=ax, figure=fig, threshold=BLANK, vmin=-vmax, vmax=vmax,
                     symmetric_cbar=True, cmap="RdBu_r", colorbar=False, black_bg=False, annotate=False,
                     draw_cross=False)

@@ -65,11 +65,12 @@ def rdm_panels(rsa: list[xr.Dataset], order) -> tuple[dict, dict]:
             model_rdms[model] = square_rdms(ds, "model_rdm").sel(stimulus_id=order, other=order)
         scores.setdefault(model, []).append(ds.score)
     mean_brain = xr.concat(list(brain.values()), "subject").mean("subject")
+    mean_scores = {model: xr.concat(scores[model], "subject").mean("subject").load() for model in sorted(scores)}
     best = {}
     for roi in mean_brain.roi.values.astype(str):
         best[roi] = {}
-        for model in sorted(scores):
-            mean = xr.concat(scores[model], "subject").mean("subject").sel(roi=roi)
+        for model, mean in mean_scores.items():
+            mean = mean.sel(roi=roi)
             layer = str(mean.layer.values[int(np.argmax(mean.values))])
             best[roi][model] = (layer, float(mean.max()), model_rdms[model].sel(layer=layer).values)
     return {roi: mean_brain.sel(roi=roi).values for roi in best}, best

@@ -10,8 +10,8 @@ method x metric x ROI x model x layer, over the ``S`` subjects:
   (leave one subject out) to the upper ceiling.
 
 The x axis is the layer's relative depth among the model's extracted layers,
-``index / (n_layers - 1)``, so models of different depths share it; each model's best layer
-is named in the panel's title. R² is in the summary, not in this figure (Pearson r is drawn).
+``index / (n_layers - 1)``, so models of different depths share it; the panel's title names
+its best model and layer. R² is in the summary, not in this figure (Pearson r is drawn).
 """
 
 from __future__ import annotations

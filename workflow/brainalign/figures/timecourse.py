@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+
+from ._common import save
 
 __all__ = ["timecourse_figure"]
 
@@ -71,5 +70,4 @@ def timecourse_figure(panels: Mapping[tuple[str, str], xr.Dataset], path, *,
         row_axes[0].set_ylim(low, high + 0.45 * (high - low))
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

@@ -17,6 +17,15 @@ def rows_for(stimulus_ids, layer: xr.Dataset, *, where: str) -> np.ndarray:
     return np.array([position[s] for s in ids])
 
 
+def layer_rows(features, layer: str, stimulus_ids) -> np.ndarray:
+    """A layer's features (one row per entry of ``stimulus_ids``, in that order) from the
+    features store at ``features``; a clear error names the stimuli it lacks."""
+    from .. import store
+
+    feats = store.open_dataset(features, group=layer)
+    return feats.features.values[rows_for(stimulus_ids, feats, where=str(features))]
+
+
 def scaled_features(features: np.ndarray) -> np.ndarray:
     """Features centred per unit and divided by one scalar, float32.
 

@@ -64,12 +64,11 @@ def run(spec: dict, *, brain, out, seed: int) -> None:
     """Decode every ROI of ``brain``; write ``out``."""
     labels = {k: spec[k] for k in ("dataset", "subject") if k in spec}
     rois = store.group_names(brain)
-    first = store.open_dataset(brain, group=rois[0])
-    stimulus_ids, runs = first.stimulus_id.values.astype(str), first.run.values.astype(str)
+    groups = {roi: store.open_dataset(brain, group=roi) for roi in rois}
+    stimulus_ids, runs = groups[rois[0]].stimulus_id.values.astype(str), groups[rois[0]].run.values.astype(str)
     chance = 1.0 / len(np.unique(stimulus_ids))
     predicted, scores, n_units = [], [], []
-    for roi in rois:
-        ds = store.open_dataset(brain, group=roi)
+    for roi, ds in groups.items():
         if not (np.array_equal(ds.stimulus_id.values.astype(str), stimulus_ids)
                 and np.array_equal(ds.run.values.astype(str), runs)):
             raise ValueError(f"{brain}: ROI {roi!r} holds other trials than ROI {rois[0]!r}")

@@ -36,7 +36,7 @@ import xarray as xr
 from .. import store
 from ..metrics.rdm import compute_rdm
 from ..metrics.time_resolved import time_course_summary, time_resolved_encoding, time_resolved_rsa
-from ._align import rows_for, scaled_features, stimulus_time_courses
+from ._align import layer_rows, scaled_features, stimulus_time_courses
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,7 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
     labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
     ds = stimulus_time_courses(brain)
     ids = ds.stimulus_id.values.astype(str)
-    layers = {}
-    for layer in store.layer_names(features):
-        feats = store.open_dataset(features, group=layer)
-        layers[layer] = feats.features.values[rows_for(ids, feats, where=str(features))]
+    layers = {layer: layer_rows(features, layer, ids) for layer in store.layer_names(features)}
     groups = {"rsa": rsa_over_time(ds, layers, spec, seed), "encoding": encoding_over_time(ds, layers, spec, seed)}
     for method, result in groups.items():
         result["time"].attrs["units"] = "s"

@@ -40,9 +40,15 @@ RECOVERY_COLUMNS = ["dataset", "subject", "method", "driver", "true_model", "tru
 YLABELS = {"rsa": "RSA: {metric} correlation of RDMs", "encoding": "encoding: mean held-out Pearson r"}
 
 
+USED = ["score", "score_ci_low", "score_ci_high", "bootstrap_score", "peak_score", "peak_latency",
+        "peak_latency_ci_low", "peak_latency_ci_high"]
+
+
 def _load(paths) -> list[xr.Dataset]:
-    """Both groups (``rsa``, ``encoding``) of every ``meg_align`` store."""
-    return [store.open_dataset(p, group=g).load() for g in ("rsa", "encoding") for p in paths]
+    """The score time courses and peaks (:data:`USED`; not the per-channel ``r``) of both groups
+    (``rsa``, ``encoding``) of every ``meg_align`` store."""
+    groups = [store.open_dataset(p, group=g) for g in ("rsa", "encoding") for p in paths]
+    return [ds[[v for v in USED if v in ds]].load() for ds in groups]
 
 
 def summary_rows(ds: xr.Dataset) -> list[dict]:

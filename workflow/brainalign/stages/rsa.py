@@ -23,7 +23,7 @@ import xarray as xr
 from .. import store
 from ..metrics.rdm import pair_indices
 from ..metrics.rsa import compute_rdm, rsa_scores
-from ._align import rows_for, stimulus_means
+from ._align import layer_rows, stimulus_means
 
 log = logging.getLogger(__name__)
 MIN_UNITS = {"correlation": 3}  # fewest units for which an RDM distance is informative; 1 otherwise
@@ -33,12 +33,12 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
     """RSA of every ROI of ``brain`` against every layer of ``features``; write ``out``."""
     labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
     rois, skipped = [], {}
+    min_units = MIN_UNITS.get(spec["rdm"], 1)
     brain_rdms, order = [], None
     for roi in store.group_names(brain):
         ds = store.open_dataset(brain, group=roi)
-        if ds.sizes["unit"] < MIN_UNITS.get(spec["rdm"], 1):
-            skipped[roi] = (f"{ds.sizes['unit']} voxel(s): the {spec['rdm']} distance needs at least "
-                            f"{MIN_UNITS[spec['rdm']]}")
+        if ds.sizes["unit"] < min_units:
+            skipped[roi] = f"{ds.sizes['unit']} voxel(s): the {spec['rdm']} distance needs at least {min_units}"
             log.warning("ROI %r left out of RSA: %s", roi, skipped[roi])
             continue
         rois.append(roi)
@@ -51,12 +51,7 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
     if not rois:
         raise ValueError(f"{brain}: no ROI can be compared by RSA: {skipped}")
     layers = store.layer_names(features)
-    model_rdms = []
-    for layer in layers:
-        feats = store.open_dataset(features, group=layer)
-        model_rdms.append(compute_rdm(feats.features.values[rows_for(order, feats, where=str(features))],
-                                      spec["rdm"]))
-    model_rdms = np.stack(model_rdms)
+    model_rdms = np.stack([compute_rdm(layer_rows(features, layer, order), spec["rdm"]) for layer in layers])
     scores, boots, drawn = [], [], None
     for roi, data_rdm in zip(rois, brain_rdms):
         res = rsa_scores(model_rdms, data_rdm, spec["comparator"], bootstrap="stimuli",

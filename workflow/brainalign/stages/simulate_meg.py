@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import store
 from ..brain.simulate_meg import simulate_meg
-from ._align import rows_for
+from ._align import layer_rows
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,11 @@ def run(spec: dict, *, stimuli, features: dict, subject: str, out, seed: int) ->
     ids = store.open_dataset(stimuli).stimulus_id.values.astype(str)
     generators, peaks = {}, {}
     for label, gen in sim["layers"].items():
-        layer = store.open_dataset(features[gen["model"]], group=gen["layer"])
-        generators[label] = layer.features.values[rows_for(ids, layer, where=str(features[gen["model"]]))]
+        generators[label] = layer_rows(features[gen["model"]], gen["layer"], ids)
         peaks[label] = gen["latency"]
-        log.info("%s: %s/%s (%d units) peaks at %g s", label, gen["model"], gen["layer"], layer.sizes["unit"],
-                 gen["latency"])
-    options = {k: sim[k] for k in ("width", "montage", "sfreq", "snr", "white_fraction", "noise_length",
-                                   "noise_timescale", "common_amplitude", "line_freq", "line_amplitude",
-                                   "amplitude", "trial_interval", "jitter")}
+        log.info("%s: %s/%s (%d units) peaks at %g s", label, gen["model"], gen["layer"],
+                 generators[label].shape[1], gen["latency"])
+    # every other key of the section (config.MEG_SIMULATION_DEFAULTS) is a simulate_meg option
+    options = {k: v for k, v in sim.items() if k not in ("layers", "runs", "repeats")}
     simulate_meg(out, stimulus_ids=ids, generators=generators, peak_times=peaks, n_runs=sim["runs"],
                  n_repeats=sim["repeats"], seed=subject_seed(seed, list(spec["subjects"]), subject), **options)

@@ -84,7 +84,9 @@ def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
     rdms: dict[str, dict[str, xr.Dataset]] = {}
     for path in paths:
         labels = store.read_provenance(path)["params"]
-        rdms.setdefault(labels["dataset"], {}).setdefault(labels["subject"], store.open_dataset(path))
+        subjects = rdms.setdefault(labels["dataset"], {})
+        if labels["subject"] not in subjects:
+            subjects[labels["subject"]] = store.open_dataset(path)[["brain_rdm", "pair_i", "pair_j", "stimulus_id"]].load()
     out = {}
     for dataset, subjects in rdms.items():
         ordered = {s: square_rdms(ds, "brain_rdm") for s, ds in sorted(subjects.items())}
@@ -106,14 +108,13 @@ def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
 def rsa_entries(path, ceilings: dict) -> list[dict]:
     """Entries of one RSA store (module docstring)."""
     labels = store.read_provenance(path)["params"]
-    ds = store.open_dataset(path)
+    ds = store.open_dataset(path)[["score", "bootstrap", "stimulus_id"]].load()  # not the RDMs
     entries = []
-    for roi in ds.roi.values.astype(str):
+    for ri, roi in enumerate(ds.roi.values.astype(str)):
         low, up = ceilings[labels["dataset"], labels["subject"], roi]
         for li, layer in enumerate(ds.layer.values.astype(str)):
-            entries.append(_entry(labels, roi, layer, li, "rsa", labels["comparator"],
-                                  ds.score.sel(roi=roi, layer=layer), ds.bootstrap.sel(roi=roi, layer=layer).values,
-                                  up, low, ds.sizes["stimulus"]))
+            entries.append(_entry(labels, roi, layer, li, "rsa", labels["comparator"], ds.score.values[ri, li],
+                                  ds.bootstrap.values[ri, :, li], up, low, ds.sizes["stimulus"]))
     return entries
 
 
@@ -164,11 +165,11 @@ def decoding_rows(path) -> list[dict]:
 def recovery_table(summary: pd.DataFrame, datasets: dict) -> pd.DataFrame:
     """For each simulated ROI: the best layer per subject and method, against the generating one.
 
-    Encoding is ranked by ``pearson_r``, RSA by its comparator. ``margin`` is the best score
-    minus the best score of any other layer.
+    Encoding is ranked by ``pearson_r``, RSA by its comparator (decoding rows, which score no
+    layer, are left out). ``margin`` is the best score minus the best score of any other layer.
     """
     rows = []
-    ranked = summary[summary.metric != "r2"]
+    ranked = summary[summary.method.isin(["encoding", "rsa"]) & (summary.metric != "r2")]
     for name, spec in datasets.items():
         for roi, gen in spec.get("simulate", {}).get("rois", {}).items():
             part = ranked[(ranked.dataset == name) & (ranked.roi == roi)]
