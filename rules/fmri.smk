@@ -1,3 +1,14 @@
+import re
+
+from brainalign.brain.betas_config import betas_inputs
+
+
+def _fmri_pattern(betas):
+    """Wildcard constraint: the fMRI datasets with (``betas=True``) or without precomputed betas."""
+    names = [d for d in PLAN.datasets("fmri") if (config["datasets"][d].get("layout") == "betas") == betas]
+    return "|".join(re.escape(d) for d in names) if names else "(?!)"
+
+
 rule fmri:
     """Single-trial betas of one subject with nilearn's FirstLevelModel, one group per ROI."""
     input:
@@ -6,7 +17,7 @@ rule fmri:
     output:
         directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
     wildcard_constraints:
-        dataset=PLAN.dataset_pattern("fmri"),
+        dataset=_fmri_pattern(betas=False),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
         seed=config["seed"],
@@ -20,3 +31,33 @@ rule fmri:
     shell:
         "brainalign fmri --spec {params.spec:q} --seed {params.seed} --bids {input.bids} "
         "--subject {wildcards.sub} --stimuli {input.stimuli} --out {output} > {log} 2>&1"
+
+
+rule fmri_betas:
+    """One subject's precomputed single-trial betas (layout: betas) into a brain store, one file at a
+    time. Every file it reads is an input: editing a betas file, the trial table, a mask or the
+    ncsnr map reruns it."""
+    input:
+        unpack(lambda wc: {**betas_inputs(config["datasets"][wc.dataset], wc.sub),
+                           "stimuli": PLAN.stimuli_store(PLAN.stimset_of(wc.dataset))}),
+    output:
+        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+    wildcard_constraints:
+        dataset=_fmri_pattern(betas=True),
+    params:
+        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+        path=lambda wc: config["datasets"][wc.dataset]["path"],
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/fmri/{dataset}_sub-{sub}.log",
+    resources:
+        # one betas file at a time: memory grows with the largest file, not with the session count
+        mem_mb=lambda wc, input, attempt: math.ceil(
+            (1000 + 3 * max([Path(p).stat().st_size for p in input.betas if Path(p).is_file()] or [0]) / 2**20)
+            * attempt),
+        runtime=runtime_min(10, 10),
+    shell:
+        "brainalign fmri --spec {params.spec:q} --seed {params.seed} --bids {params.path:q} "
+        "--subject {wildcards.sub} --stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"

@@ -91,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--similarity", type=_named_path, nargs="*", default=[], metavar="STIMSET=PATH",
                    help="similarity stores")
 
+    s = sub.add_parser("nsd-trials", help="NSD's trial table of one subject (TSV) from nsd_expdesign.mat")
+    s.add_argument("--expdesign", type=Path, required=True, help="nsddata/experiments/nsd/nsd_expdesign.mat")
+    s.add_argument("--subject", type=int, required=True, help="NSD subject, 1-8")
+    s.add_argument("--id-format", default="nsd{nsd_id:05d}",
+                   help="stimulus id of the 1-based 73k image id nsd_id (default nsd{nsd_id:05d}: nsd02951)")
+    s.add_argument("--out", type=Path, required=True, help="the trial table to write (TSV)")
+
     s = sub.add_parser("layers", help="list a model's layers and their output shapes")
     s.add_argument("--spec", type=_json, required=True, help="the model's config entry (JSON)")
     s.add_argument("--stimuli", type=Path, required=True, help="a stimulus store (one batch is used)")
@@ -107,6 +114,15 @@ def main(argv=None) -> int:
 
         for name, shape in list_layers(args.spec, store.open_dataset(args.stimuli)):
             print(f"{name}\t{tuple(shape)}")
+        return 0
+    if args.stage == "nsd-trials":
+        from . import store
+        from .brain.betas_trials import nsd_trials
+
+        table = nsd_trials(args.expdesign, args.subject, id_format=args.id_format)
+        store.atomic_file(args.out, lambda tmp: table.to_csv(tmp, sep="\t", index=False))
+        print(f"{args.out}: {len(table)} trials of {table.stimulus_id.nunique()} images in "
+              f"{table.session.nunique()} sessions ({int(table.shared.sum())} trials of shared images)")
         return 0
     module = importlib.import_module(f"brainalign.stages.{args.stage}")
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "verbose", "spec", "out", "seed")}

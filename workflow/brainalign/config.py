@@ -36,7 +36,9 @@ MEG_SIMULATION_DEFAULTS = {"montage": "biosemi32", "sfreq": 200.0, "runs": 1, "r
                            "common_amplitude": 1.0, "line_freq": 50.0, "line_amplitude": 0.5, "amplitude": 5e-6,
                            "trial_interval": 0.8, "jitter": 0.2}
 # Keys that belong to one modality only: given for the other, they are an error naming the key.
-FMRI_ONLY = ("layout", "derivatives", "space", "res", "bold", "confounds", "rois", "simulate", "glm")
+FMRI_ONLY = ("layout", "derivatives", "space", "res", "bold", "confounds", "rois", "simulate", "glm", "betas",
+             "trials")
+GLM_ONLY = ("derivatives", "space", "res", "bold", "session", "confounds", "glm", "simulate")
 MEG_ONLY = ("files", "datatype", "stimulus_table", "drop_unknown", "average", "events", "preprocessing",
             "simulate_meg")
 
@@ -94,6 +96,8 @@ def validate_config(config: dict, schema_path) -> dict:
     cfg = _merge(DEFAULTS, config)
     shared = shared_data_dir(cfg)
     cfg["shared_data"] = shared
+    for stimset in cfg["stimuli"].values():
+        _resolve_paths(stimset, ("path",), shared)
     if "decoding" in cfg:
         cfg["decoding"] = _merge(DECODING_DEFAULTS, cfg["decoding"])
     for name, model in cfg["models"].items():
@@ -131,6 +135,12 @@ def _check_generator(gen: dict, cfg: dict, key: str) -> None:
 def _fmri_dataset(ds: dict, cfg: dict, where: str, shared: str) -> None:
     """An fMRI dataset resolved in place: GLM (and simulation) defaults filled, ``{shared_data}``
     replaced in its paths, the files it names checked."""
+    if ds.get("layout") == "betas":
+        _betas_dataset(ds, where, shared)
+        return
+    for key in ("betas", "trials"):
+        if key in ds:
+            raise ConfigError(f"config: key '{where}.{key}' applies to 'layout: betas' only")
     ds["glm"] = _merge(GLM_DEFAULTS, ds.get("glm", {}))
     if "simulate" in ds:
         ds["simulate"] = _merge(SIMULATION_DEFAULTS, ds["simulate"])
@@ -147,8 +157,44 @@ def _fmri_dataset(ds: dict, cfg: dict, where: str, shared: str) -> None:
         raise ConfigError(f"config: missing required key '{where}.rois'")
     for roi, spec in ds["rois"].items():
         for key in ("mask", "atlas", "labels"):
-            if key in spec:
+            if isinstance(spec.get(key), str):
                 _check_exists(spec[key], f"{where}.rois.{roi}.{key}")
+
+
+def _betas_dataset(ds: dict, where: str, shared: str) -> None:
+    """A ``layout: betas`` dataset checked in place: its options through the stage's own classes, and
+    every file it names for every subject (an error naming the key and the file)."""
+    from .brain.betas_config import betas_inputs
+    from .brain.betas_io import BetasFormat
+    from .brain.betas_trials import TrialOptions
+
+    foreign = [k for k in GLM_ONLY if k in ds]
+    if foreign:
+        raise ConfigError(f"config: key '{where}.{foreign[0]}' does not apply to 'layout: betas' (precomputed betas)")
+    for key in ("path", "betas", "trials", "rois"):
+        if not ds.get(key):
+            raise ConfigError(f"config: missing required key '{where}.{key}' (layout: betas)")
+    for spec in [ds, ds["betas"], ds["trials"], *ds["rois"].values()]:
+        _resolve_paths(spec, ("path", "files", "grid", "voxels", "ncsnr", "table", "mask", "atlas", "labels"), shared)
+    _check_exists(ds["path"], f"{where}.path", folder=True)
+    for key, check in (("betas", BetasFormat.from_spec), ("trials", TrialOptions.from_dict)):
+        try:
+            check(ds[key])
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"config: key '{where}.{key}': {err}") from None
+    if ds["betas"].get("format", "hdf5" if ds["betas"].get("preset") else "nifti") != "nifti" and "grid" not in ds["betas"]:
+        raise ConfigError(f"config: missing required key '{where}.betas.grid' (a NIfTI image of the betas' voxel grid)")
+    keys = {"betas": "betas.files", "trials": "trials.table", "grid": "betas.grid", "voxels": "betas.voxels",
+            "ncsnr": "betas.ncsnr", "rois": "rois"}
+    for subject in ds["subjects"]:
+        try:
+            files = betas_inputs(ds, subject)
+        except (KeyError, ValueError) as err:
+            raise ConfigError(f"config: key '{where}.betas': {err}") from None
+        for kind, paths in files.items():
+            for path in paths:
+                _check_exists(path, f"{where}.{keys[kind]} (subject {subject})", folder=kind == "betas" and
+                              ds["betas"].get("format") == "zarr")
 
 
 def _meg_dataset(ds: dict, cfg: dict, where: str, shared: str) -> dict:

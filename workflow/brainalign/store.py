@@ -50,6 +50,7 @@ __all__ = [
     "group_names",
     "layer_names",
     "open_dataset",
+    "open_external_array",
     "open_tree",
     "provenance",
     "read_provenance",
@@ -286,6 +287,19 @@ def open_dataset(path, group: str | None = None) -> xr.Dataset:
     return _decode_strings(xr.open_zarr(path, group=group, zarr_format=3))
 
 
+def open_external_array(path) -> zarr.Array:
+    """Open a Zarr array that is not a brainalign store (betas given as a Zarr array), read-only.
+
+    Raises ``ValueError`` naming ``path`` when it holds no Zarr array."""
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as err:  # zarr raises several types for a folder that is not a store
+        raise ValueError(f"{path} is not a readable Zarr array: {type(err).__name__}: {err}") from None
+    if not isinstance(node, zarr.Array):
+        raise ValueError(f"{path} is a Zarr group, not an array: give the path of the array inside it")
+    return node
+
+
 def open_tree(path) -> xr.DataTree:
     """Open a store with all its groups (``xarray.open_datatree``)."""
     path = Path(path)
@@ -379,17 +393,20 @@ class StreamingStore:
 
     def create(self, group: str | None, name: str, dims: tuple[str, ...], shape, dtype,
                coords: Mapping | None = None, attrs: Mapping | None = None,
-               row_chunk: int = MAX_ROW_CHUNK) -> None:
+               row_chunk: int = MAX_ROW_CHUNK, unit_chunk: int | None = None) -> None:
         """Create an array (if a resumed store lacks it) and write its coordinates in full.
 
         ``coords`` maps a coordinate name to ``(dim, values)``; ``attrs`` go on the array;
         ``row_chunk`` caps the rows of a chunk (:func:`chunk_shape`): the rows the writer
-        writes at once. Chunks are compressed with Zstandard level 1, which on float features
-        compresses as well as the default level 3 in two thirds of the time.
+        writes at once; ``unit_chunk`` replaces the ``unit`` chunk size (scratch arrays read
+        a few units at a time). Chunks are compressed with Zstandard level 1, which on float
+        features compresses as well as the default level 3 in two thirds of the time.
         """
         g = self._group(group)
         if name not in g:
             chunks = chunk_shape(tuple(dims), tuple(shape), np.dtype(dtype).itemsize, row_chunk)
+            if unit_chunk is not None and "unit" in dims:
+                chunks = tuple(min(n, unit_chunk) if d == "unit" else c for d, n, c in zip(dims, shape, chunks))
             arr = g.create_array(name, shape=tuple(shape), dtype=dtype, chunks=chunks,
                                  compressors=[ZstdCodec(level=1)],
                                  dimension_names=tuple(dims), fill_value=0)
@@ -415,6 +432,10 @@ class StreamingStore:
     def write_rows(self, group: str | None, name: str, start: int, values: np.ndarray) -> None:
         """Write ``values`` into rows ``start : start + len(values)`` of an array."""
         self._group(group)[name][start:start + len(values)] = values
+
+    def read(self, group: str | None, name: str, index=slice(None)) -> np.ndarray:
+        """Read back part of an array written so far (``index``: a numpy-style index)."""
+        return np.asarray(self._group(group)[name][index])
 
     def commit_rows(self, rows_done: int) -> None:
         """Record that every array is complete up to row ``rows_done`` (call after each block)."""

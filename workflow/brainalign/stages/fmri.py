@@ -7,6 +7,9 @@ the stimulus explains, ``NC = 100 ncsnr^2 / (ncsnr^2 + 1)`` (betas z-scored with
 Without repeated stimuli both are NaN. The root attributes ``affine`` (4 x 4, voxel indices
 ``i, j, k`` to ``x, y, z`` in mm) and ``grid_shape`` keep the voxel grid, so that any per-voxel
 result can be put back into a NIfTI image.
+
+A ``layout: betas`` dataset starts from precomputed single-trial betas instead of a GLM
+(:mod:`brainalign.brain.betas`): same store, one betas file read at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import numpy as np
 import xarray as xr
 
 from .. import store
+from ..brain.betas import write_betas_store
+from ..brain.betas_config import betas_inputs, dataset_file, label_names
+from ..brain.betas_io import BetasFormat, voxel_table
+from ..brain.betas_trials import TrialOptions, betas_files, read_trials
 from ..brain.bids import find_bids_runs, find_fmriprep_runs
 from ..brain.fmri import fmri_stage
 from ..brain.noise_ceiling import ncsnr, noise_ceiling
@@ -53,10 +60,16 @@ def roi_images(spec: dict, root: Path, reference) -> dict:
                 for name in spec["simulate"]["rois"]}
     images = {}
     for name, roi in spec["rois"].items():
-        if "mask" in roi:
+        if roi.get("all_labels"):  # a label volume holding several ROIs: each label its own ROI
+            for label, mask in atlas_masks(roi["atlas"], label_names(roi["labels"])).items():
+                if label in images or label in spec["rois"]:
+                    raise ValueError(f"ROI {label!r} of label volume {roi['atlas']} (entry {name!r}) is "
+                                     "named twice among the dataset's ROIs")
+                images[label] = mask
+        elif "mask" in roi:
             images[name] = load_mask(roi["mask"], name=name)
         elif "atlas" in roi:
-            masks = atlas_masks(roi["atlas"], roi["labels"])
+            masks = atlas_masks(roi["atlas"], label_names(roi["labels"]))
             label = str(roi.get("label", name))
             if label not in masks:
                 raise ValueError(f"ROI {name!r}: label {label!r} is not in atlas {roi['atlas']} "
@@ -87,8 +100,42 @@ def with_noise_ceiling(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def _with_paths(spec: dict, subject: str) -> dict:
+    """The entry with its ROI files (relative to the dataset's ``path``, ``{subject}`` replaced) resolved."""
+    rois = {name: {k: (str(dataset_file(spec, v, subject)) if k in ("mask", "atlas", "labels") and isinstance(v, str)
+                       else v) for k, v in roi.items()} for name, roi in spec["rois"].items()}
+    return {**spec, "rois": rois}
+
+
+def run_betas(spec: dict, *, subject: str, stimuli, out, seed: int) -> dict:
+    """Brain store of ``subject`` from the precomputed betas of a ``layout: betas`` dataset."""
+    betas, spec = spec["betas"], _with_paths(spec, subject)
+    fmt = BetasFormat.from_spec(betas)
+    paths = betas_inputs(spec, subject)
+    files = betas_files(betas["files"], spec["path"], subject, fmt, sessions=betas["sessions"], runs=betas.get("runs"))
+    log.info("sub-%s: %d betas files, %d trials (%s)", subject, len(files), sum(f.n_trials for f in files), fmt)
+    table = paths["trials"][0]
+    trials = read_trials(table, files, TrialOptions.from_dict(spec["trials"]))
+    grid = nib.load(paths["grid"][0] if paths["grid"] else files[0].path)
+    summary = write_betas_store(
+        out, files, trials, roi_images(spec, Path(spec["path"]), grid), fmt=fmt, grid=grid,
+        voxels=voxel_table(paths["voxels"][0]) if paths["voxels"] else None,
+        known_stimuli=store.open_dataset(stimuli).stimulus_id.values, drop_unknown=spec["trials"].get("drop_unknown",
+                                                                                                     False),
+        ncsnr_map=paths["ncsnr"][0] if paths["ncsnr"] else None, table=table, params=spec,
+        inputs=[p for kind in paths.values() for p in kind] + [stimuli], seed=seed,
+        root_attrs={"subject": subject, "affine": grid.affine.tolist(), "grid_shape": list(grid.shape[:3])})
+    for name, s in summary.items():
+        log.info("ROI %s: %d trials x %d voxels (%d with NaN, %d constant: dropped)", name, s["trials"], s["voxels"],
+                 s["dropped_nan"], s["dropped_constant"])
+    return summary
+
+
 def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
     """Betas of ``subject`` in the dataset ``spec`` (a ``datasets.<name>`` config entry) at ``bids``."""
+    if spec.get("layout") == "betas":
+        run_betas(spec, subject=subject, stimuli=stimuli, out=out, seed=seed)
+        return
     root = Path(bids)
     runs = find_runs(spec, root, subject)
     log.info("sub-%s: %d runs (%s)", subject, len(runs), ", ".join(r.label for r in runs))
