@@ -40,20 +40,21 @@ def _nifti(data, path: Path, zoom: float, dtype=None) -> None:
     nib.save(img, path)
 
 
-def write_nsd(root: Path, *, n_sessions: int = 2, n_images: int = 24, seed: int = 0) -> dict:
-    """NSD subject 1: nsd_expdesign.mat, betas_sessionNN.hdf5 (int16 (750, K, J, I), % x 300),
-    brainmask.nii.gz, ncsnr.nii.gz, prf-visualrois.nii.gz (-1, 0, 1..7) with its .ctab."""
+def write_nsd(root: Path, *, n_sessions: int = 4, per_run: int = 6, n_images: int = 24, seed: int = 0) -> dict:
+    """NSD subject 1: nsd_expdesign.mat, betas_sessionNN.hdf5 (int16 (n, K, J, I), % x 300),
+    brainmask.nii.gz, ncsnr.nii.gz, prf-visualrois.nii.gz (-1, 0, 1..7) with its .ctab. Sessions
+    have 12 runs of ``per_run`` trials (NSD: 62 or 63, 750 per session), as stimpattern says."""
     rng = np.random.default_rng(seed)
-    n_trials = 750 * n_sessions
+    per_session = 12 * per_run
+    n_trials = per_session * n_sessions
     nsd_ids = rng.choice(np.arange(1, 73001), size=n_images, replace=False)
     subjectim = np.vstack([nsd_ids] + [rng.permutation(nsd_ids) for _ in range(7)])  # (8, n_images)
     order = np.resize(rng.permutation(n_images) + 1, n_trials)
     rng.shuffle(order)
-    per_run = np.tile([63, 62] * 6, (n_sessions, 1))
     stimpattern = np.zeros((n_sessions, 12, 75), np.uint8)
     for s in range(n_sessions):
         for r in range(12):
-            stimpattern[s, r, rng.choice(75, per_run[s, r], replace=False)] = 1
+            stimpattern[s, r, rng.choice(75, per_run, replace=False)] = 1
     design = root / "nsddata/experiments/nsd/nsd_expdesign.mat"
     design.parent.mkdir(parents=True)
     savemat(design, {"masterordering": order[None, :].astype(np.float64), "subjectim": subjectim.astype(np.float64),
@@ -68,8 +69,9 @@ def write_nsd(root: Path, *, n_sessions: int = 2, n_images: int = 24, seed: int 
     for s in range(n_sessions):
         path = betas_dir / f"betas_session{s + 1:02d}.hdf5"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(path, "w") as f:  # h5py order (trial, k, j, i) of the (i, j, k) grid
-            f.create_dataset("betas", data=raw[750 * s:750 * (s + 1)].transpose(0, 3, 2, 1), chunks=(750, 1, 1, 1))
+        with h5py.File(path, "w") as f:  # h5py order (trial, k, j, i) of the (i, j, k) grid; NSD's chunks
+            f.create_dataset("betas", data=raw[per_session * s:per_session * (s + 1)].transpose(0, 3, 2, 1),
+                             chunks=(per_session, 1, 1, 1))
         files.append(path)
     _nifti(rng.uniform(0.1, 1.5, GRID).astype(np.float32), betas_dir / "ncsnr.nii.gz", 1.8)
     labels = np.full(GRID, -1, np.int16)
@@ -83,7 +85,7 @@ def write_nsd(root: Path, *, n_sessions: int = 2, n_images: int = 24, seed: int 
     ctab.write_text("".join(f"{v} {n}\n" for v, n in enumerate(["Unknown", "V1v", "V1d", "V2v", "V2d", "V3v", "V3d",
                                                                "hV4"])))
     write_images(root / "brainalign/images", [f"nsd{i:05d}" for i in nsd_ids], rng)
-    return {"design": design, "files": files, "order": order, "subjectim": subjectim, "raw": raw, "labels": labels,
+    return {"design": design, "files": files, "per_session": per_session, "order": order, "subjectim": subjectim, "raw": raw, "labels": labels,
             "ncsnr": betas_dir / "ncsnr.nii.gz", "brain": brain}
 
 

@@ -217,17 +217,36 @@ def _mat_variable(mat: dict, name: str, path: Path) -> np.ndarray:
     return np.asarray(mat[name])
 
 
+def _nsd_runs(mat: dict, n_trials: int, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Session (1-based) of each trial, and its run when ``stimpattern`` gives the runs."""
+    if "stimpattern" not in mat:
+        if n_trials % NSD_TRIALS_PER_SESSION:
+            raise ValueError(f"{path}: masterordering has {n_trials} trials, not a multiple of "
+                             f"{NSD_TRIALS_PER_SESSION} per session (and there is no stimpattern)")
+        return np.arange(n_trials) // NSD_TRIALS_PER_SESSION + 1, None
+    per_run = np.asarray(mat["stimpattern"]).sum(axis=2).astype(np.int64)  # (sessions, runs)
+    ends = np.cumsum(per_run.sum(1))
+    if per_run.ndim != 2 or n_trials not in ends:
+        raise ValueError(f"{path}: masterordering has {n_trials} trials, which do not fill whole sessions of "
+                         f"stimpattern (trials per session: {per_run.sum(1)[:3].tolist()} ...)")
+    n_sessions = int(np.flatnonzero(ends == n_trials)[0]) + 1
+    sessions = np.repeat(np.arange(1, n_sessions + 1), per_run[:n_sessions].sum(1))
+    runs = np.concatenate([np.repeat(np.arange(1, per_run.shape[1] + 1), per_run[s]) for s in range(n_sessions)])
+    return sessions, runs
+
+
 def nsd_trials(expdesign, subject: int, *, id_format: str = "nsd{nsd_id:05d}") -> pd.DataFrame:
     """NSD's trial table of one subject (1-8) from ``nsd_expdesign.mat``.
 
     ``masterordering`` (30,000) maps each trial to one of the subject's 10,000 images,
     ``subjectim`` (8 x 10,000) those to the 73k image ids, both 1-based; ``sharedix`` lists the
-    1,000 images every subject saw. Trials are 750 per session in order; when ``stimpattern``
-    (40 sessions x 12 runs x 75 slots, 1 = a stimulus trial) is present, it gives each trial's run.
+    1,000 images every subject saw. ``stimpattern`` (40 sessions x 12 runs x 75 slots, 1 = a
+    stimulus trial) gives each trial's session and run: 750 trials per session, 62 or 63 per run;
+    without it, trials are 750 per session in order and runs are left out.
 
     Columns: ``stimulus_id`` (``id_format`` of the 1-based 73k id ``nsd_id``), ``session``,
-    ``run`` (when known), ``trial_in_session`` (1-based), ``nsd_id``, ``subject_image``
-    (1-based index of the subject's 10,000), ``shared`` (bool).
+    ``run`` (when known), ``trial_in_session`` (1-based), ``nsd_id``, ``subject_image`` (1-based
+    index of the subject's 10,000), ``shared`` (bool).
     """
     from scipy.io import loadmat
 
@@ -245,23 +264,12 @@ def nsd_trials(expdesign, subject: int, *, id_format: str = "nsd{nsd_id:05d}") -
         raise ValueError(f"NSD subject {subject} is not in 1..{subjectim.shape[0]} ({path}: subjectim)")
     if order.min() < 1 or order.max() > subjectim.shape[1]:
         raise ValueError(f"{path}: masterordering holds values outside 1..{subjectim.shape[1]} (1-based)")
-    if len(order) % NSD_TRIALS_PER_SESSION:
-        raise ValueError(f"{path}: masterordering has {len(order)} trials, not a multiple of "
-                         f"{NSD_TRIALS_PER_SESSION} per session")
     nsd_id = subjectim[subject - 1, order - 1]
-    t = np.arange(len(order))
-    table = pd.DataFrame({"stimulus_id": [id_format.format(nsd_id=i) for i in nsd_id],
-                          "session": t // NSD_TRIALS_PER_SESSION + 1,
-                          "trial_in_session": t % NSD_TRIALS_PER_SESSION + 1,
-                          "nsd_id": nsd_id, "subject_image": order, "shared": np.isin(nsd_id, shared)})
-    if "stimpattern" in mat:
-        per_run = np.asarray(mat["stimpattern"]).sum(axis=2)  # (sessions, runs) trials per run
-        n_sessions = len(order) // NSD_TRIALS_PER_SESSION
-        if per_run.ndim == 2 and per_run.shape[0] >= n_sessions and (per_run.sum(1) == NSD_TRIALS_PER_SESSION).all():
-            runs = np.concatenate([np.repeat(np.arange(1, per_run.shape[1] + 1), per_run[s].astype(int))
-                                   for s in range(n_sessions)])
-            table.insert(2, "run", runs)
-        else:
-            log.warning("%s: stimpattern does not add up to %d trials per session; runs left out",
-                        path, NSD_TRIALS_PER_SESSION)
+    sessions, runs = _nsd_runs(mat, len(order), path)
+    first = np.r_[0, np.flatnonzero(np.diff(sessions)) + 1]
+    table = pd.DataFrame({"stimulus_id": [id_format.format(nsd_id=i) for i in nsd_id], "session": sessions,
+                          "trial_in_session": np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+                          + 1, "nsd_id": nsd_id, "subject_image": order, "shared": np.isin(nsd_id, shared)})
+    if runs is not None:
+        table.insert(2, "run", runs)
     return table
