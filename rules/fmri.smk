@@ -1,12 +1,4 @@
-import re
-
 from brainalign.brain.betas_config import betas_inputs
-
-
-def _fmri_pattern(betas):
-    """Wildcard constraint: the fMRI datasets with (``betas=True``) or without precomputed betas."""
-    names = [d for d in PLAN.datasets("fmri") if (config["datasets"][d].get("layout") == "betas") == betas]
-    return "|".join(re.escape(d) for d in names) if names else "(?!)"
 
 
 rule fmri:
@@ -17,7 +9,7 @@ rule fmri:
     output:
         directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
     wildcard_constraints:
-        dataset=_fmri_pattern(betas=False),
+        dataset=PLAN.dataset_pattern("fmri", betas=False),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
         seed=config["seed"],
@@ -43,7 +35,7 @@ rule fmri_betas:
     output:
         directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
     wildcard_constraints:
-        dataset=_fmri_pattern(betas=True),
+        dataset=PLAN.dataset_pattern("fmri", betas=True),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
         path=lambda wc: config["datasets"][wc.dataset]["path"],

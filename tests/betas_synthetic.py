@@ -128,8 +128,9 @@ def write_bold5000(root: Path, *, n_sessions: int = 2, n_per_session=(20, 17), s
     trial), CSI1_imgnames.txt (one image name per trial, all sessions in order), CSI1_brainmask.nii.gz
     and the ROI masks sub-CSI1/sub-CSI1_mask-{LH,RH}EarlyVis.nii.gz."""
     rng = np.random.default_rng(seed)
-    images = ([f"COCO_train2014_{i:012d}.jpg" for i in (36, 49, 61, 74)] + [f"n01440764_{i}.JPEG" for i in (10110, 1016)]
-              + ["airplanecabin1.jpg", "alley2.jpg", "badlands3.jpg", "bakery1.jpg"])
+    images = ([f"COCO_train2014_{i:012d}.jpg" for i in (36, 49, 61, 74, 77, 86)]
+              + [f"n01440764_{i}.JPEG" for i in (10110, 1016, 10254, 10323)]
+              + ["airplanecabin1.jpg", "alley2.jpg", "badlands3.jpg", "bakery1.jpg", "bathroom4.jpg", "beach2.jpg"])
     names, files = [], []
     for s in range(n_sessions):
         chosen = list(rng.choice(images, n_per_session[s]))

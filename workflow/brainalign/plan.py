@@ -73,10 +73,13 @@ class StudyPlan:
         """Datasets of one modality (``fmri`` or ``meg``), in config order."""
         return [d for d, spec in self.config["datasets"].items() if spec.get("modality", "fmri") == modality]
 
-    def dataset_pattern(self, modality: str) -> str:
+    def dataset_pattern(self, modality: str, betas: bool | None = None) -> str:
         """Regular expression matching exactly the dataset names of one modality (a wildcard
-        constraint: fMRI and MEG brain stores share the path pattern ``brain/{dataset}/sub-{sub}.zarr``)."""
-        names = self.datasets(modality)
+        constraint: fMRI and MEG brain stores share the path pattern ``brain/{dataset}/sub-{sub}.zarr``);
+        ``betas``: only the fMRI datasets with (True) or without (False) precomputed betas
+        (``layout: betas``, rule ``fmri_betas``)."""
+        names = [d for d in self.datasets(modality)
+                 if betas is None or (self.config["datasets"][d].get("layout") == "betas") == betas]
         return "|".join(re.escape(d) for d in names) if names else "(?!)"
 
     def stimset_of(self, dataset: str) -> str:
