@@ -85,7 +85,8 @@ def write_nsd(root: Path, *, n_sessions: int = 4, per_run: int = 6, n_images: in
     ctab.write_text("".join(f"{v} {n}\n" for v, n in enumerate(["Unknown", "V1v", "V1d", "V2v", "V2d", "V3v", "V3d",
                                                                "hV4"])))
     write_images(root / "brainalign/images", [f"nsd{i:05d}" for i in nsd_ids], rng)
-    return {"design": design, "files": files, "per_session": per_session, "order": order, "subjectim": subjectim, "raw": raw, "labels": labels,
+    return {"design": design, "files": files, "per_session": per_session, "order": order, "subjectim": subjectim,
+            "raw": raw, "labels": labels,
             "ncsnr": betas_dir / "ncsnr.nii.gz", "brain": brain}
 
 

@@ -49,3 +49,9 @@ def test_bench_similarity_agrees_with_direct_formulas():
 def test_bench_fmri_glm_agrees_with_nilearn():
     result = run_bench("fmri_glm")
     assert all(result[method]["max_rel_diff"] < 1e-4 for method in ("lsa", "lss"))
+
+
+def test_bench_betas_reads_every_session():
+    runs = run_bench("betas")["runs"]
+    assert [r["trials"] for r in runs] == [750 * r["sessions"] for r in runs]
+    assert all(r["peak_rss_mib"] > 0 for r in runs)

@@ -97,7 +97,8 @@ def test_nsd_betas_reach_the_store_unchanged(nsd, nsd_store):
     labels = info["labels"]
     assert store.group_names(path) == sorted(["V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4"])
     root = store.read_provenance(path)
-    assert set(map(str, info["files"][:2])) <= set(root["inputs"]) and not set(map(str, info["files"][2:])) & set(root["inputs"])
+    inputs = set(root["inputs"])
+    assert set(map(str, info["files"][:2])) <= inputs and not set(map(str, info["files"][2:])) & inputs
     tree = store.open_tree(path)
     affine = np.asarray(tree.attrs["affine"])
     table = pd.read_csv(shared / "nsd/brainalign/nsd_trials_subj01.tsv", sep="\t")
@@ -178,6 +179,15 @@ def test_bold5000_image_list_and_masks(tmp_path):
         assert ds.run.values.tolist() == ["ses-01"] * 20 + ["ses-02"] * 17
         ijk = np.c_[ds.i.values, ds.j.values, ds.k.values]
         np.testing.assert_array_equal(ds.betas.values, data[:, ijk[:, 0], ijk[:, 1], ijk[:, 2]])
+
+
+def test_unreadable_nifti_names_the_file(tmp_path):
+    shared = tmp_path / "shared"
+    write_bold5000(shared / "bold5000")
+    (shared / "bold5000/CSI1_GLMbetas-TYPED-FITHRF-GLMDENOISE-RR_ses-02.nii.gz").write_bytes(b"\x1f\x8b broken")
+    with pytest.raises(ValueError, match=r"betas file .*GLMDENOISE-RR_ses-02.nii.gz cannot be read"):
+        run_stage(recipe("bold5000", shared, sessions=2), tmp_path)
+    assert not (tmp_path / "brain.zarr").exists()
 
 
 def test_masked_array_formats(nsd, tmp_path):

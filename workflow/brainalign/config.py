@@ -182,7 +182,7 @@ def _betas_dataset(ds: dict, where: str, shared: str) -> None:
             check(ds[key])
         except (TypeError, ValueError) as err:
             raise ConfigError(f"config: key '{where}.{key}': {err}") from None
-    if ds["betas"].get("format", "hdf5" if ds["betas"].get("preset") else "nifti") != "nifti" and "grid" not in ds["betas"]:
+    if BetasFormat.from_spec(ds["betas"]).format != "nifti" and "grid" not in ds["betas"]:
         raise ConfigError(f"config: missing required key '{where}.betas.grid' (a NIfTI image of the betas' voxel grid)")
     keys = {"betas": "betas.files", "trials": "trials.table", "grid": "betas.grid", "voxels": "betas.voxels",
             "ncsnr": "betas.ncsnr", "rois": "rois"}

@@ -46,7 +46,7 @@ from .rois import mask_on_grid, same_grid
 __all__ = ["UNIT_BLOCK_BYTES", "write_betas_store"]
 
 log = logging.getLogger(__name__)
-UNIT_BLOCK_BYTES = 64 * 2**20  # float64 (all trials x unit block) held for the noise ceiling
+UNIT_BLOCK_BYTES = 16 * 2**20  # float64 (all trials x unit block) held for the noise ceiling
 ROW_BLOCK = store.MAX_ROW_CHUNK
 
 

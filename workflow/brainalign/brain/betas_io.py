@@ -113,7 +113,7 @@ def _raw_shape(path: Path, fmt: BetasFormat) -> tuple[int, ...]:
         if str(path) in str(err):
             raise
         raise _open_error(path, err) from None
-    except OSError as err:
+    except (OSError, EOFError, nib.filebasedimages.ImageFileError) as err:
         raise _open_error(path, err) from None
 
 
@@ -162,7 +162,7 @@ def read_voxels(path, fmt: BetasFormat, mask: np.ndarray) -> np.ndarray:
             with h5py.File(path, "r") as handle:
                 raw = _hdf5_dataset(handle, path, fmt.dataset)[tuple(where[a] for a in fmt.axes)]
             block = np.transpose(raw, [fmt.axes.index(a) for a in VOLUME_AXES])
-    except OSError as err:
+    except (OSError, EOFError) as err:
         raise _open_error(path, err) from None
     return _scaled(block[mask[box]].T, fmt)
 

@@ -266,10 +266,11 @@ def nsd_trials(expdesign, subject: int, *, id_format: str = "nsd{nsd_id:05d}") -
         raise ValueError(f"{path}: masterordering holds values outside 1..{subjectim.shape[1]} (1-based)")
     nsd_id = subjectim[subject - 1, order - 1]
     sessions, runs = _nsd_runs(mat, len(order), path)
-    first = np.r_[0, np.flatnonzero(np.diff(sessions)) + 1]
+    first = np.r_[0, np.flatnonzero(np.diff(sessions)) + 1]  # each session's first trial
+    in_session = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)])) + 1
     table = pd.DataFrame({"stimulus_id": [id_format.format(nsd_id=i) for i in nsd_id], "session": sessions,
-                          "trial_in_session": np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-                          + 1, "nsd_id": nsd_id, "subject_image": order, "shared": np.isin(nsd_id, shared)})
+                          "trial_in_session": in_session, "nsd_id": nsd_id, "subject_image": order,
+                          "shared": np.isin(nsd_id, shared)})
     if runs is not None:
         table.insert(2, "run", runs)
     return table
