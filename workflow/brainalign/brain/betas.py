@@ -70,7 +70,8 @@ def _kept_trials(trials: pd.DataFrame, known, drop_unknown: bool, table) -> tupl
 
 
 def _roi_voxels(rois: Mapping, grid, fmt: BetasFormat, voxels: np.ndarray | None, files) -> tuple:
-    """Union voxels (ijk, (n, 3)), each ROI's columns into the union, and resampling notes (step 2)."""
+    """Union voxels (ijk, (n, 3)), each ROI's columns into the union, resampling notes, and the ROI
+    masks on the grid (step 2)."""
     shape = tuple(int(n) for n in grid.shape[:3])
     if fmt.volumetric:
         for f in files:
@@ -83,13 +84,10 @@ def _roi_voxels(rois: Mapping, grid, fmt: BetasFormat, voxels: np.ndarray | None
     for name, roi in rois.items():
         masks[name], notes[name] = mask_on_grid(roi, grid, name=name)
     if fmt.volumetric:
-        union = np.logical_or.reduce(list(masks.values()))
-        ijk = np.argwhere(union)
-        inside = {name: m[tuple(ijk.T)] for name, m in masks.items()}
+        ijk = np.argwhere(np.logical_or.reduce(list(masks.values())))
     else:
-        inside_any = np.logical_or.reduce([m[tuple(voxels.T)] for m in masks.values()])
-        ijk = voxels[inside_any]
-        inside = {name: m[tuple(ijk.T)] for name, m in masks.items()}
+        ijk = voxels[np.logical_or.reduce([m[tuple(voxels.T)] for m in masks.values()])]
+    inside = {name: m[tuple(ijk.T)] for name, m in masks.items()}
     for name, where in inside.items():
         if not where.any():
             raise ValueError(f"ROI {name!r} has no voxel of the betas (grid {shape})")
@@ -189,6 +187,8 @@ def write_betas_store(out, files: Sequence[BetasFile], trials: pd.DataFrame, roi
         columns = np.array([position[tuple(v)] for v in ijk])
     kept = trials[keep].reset_index(drop=True)
     n_rows, n_union = len(kept), len(ijk)
+    for stale in out.parent.glob(f".{out.name}.scratch-*"):  # left by a killed run of this stage
+        shutil.rmtree(stale)
     scratch_path = out.with_name(f".{out.name}.scratch-{uuid.uuid4().hex[:8]}")
     try:
         scratch = store.StreamingStore(scratch_path, stage="scratch", params={}, n_rows=n_rows)
