@@ -51,11 +51,20 @@ def test_nsd_recipe(tmp_path, monkeypatch):
     np.testing.assert_allclose(ds.betas.values, np.concatenate(direct) / 300, rtol=1e-6, atol=0)
     assert ds.stimulus_id.values.tolist() == pd.read_csv(table, sep="\t").stimulus_id.tolist()
 
-    # every file the stage reads is an input: nothing to do, then a changed label table reruns it
+    # every file the stage reads is an input: nothing to do, then a changed label table and a
+    # replaced betas file rerun it, and Snakemake names both as the reason
     assert "fmri_betas" not in planned_jobs(snakemake("-n", results=results, configfile=configfile).stdout)
     ctab = tmp_path / "shared/nsd/nsddata/freesurfer/subj01/label/prf-visualrois.mgz.ctab"
     ctab.write_text(ctab.read_text().replace("hV4", "hV4v"))
-    assert planned_jobs(snakemake("-n", results=results, configfile=configfile).stdout).get("fmri_betas") == 1
+    session = info["files"][1]
+    replacement = session.with_name("replacement.hdf5")
+    with h5py.File(session, "r") as old, h5py.File(replacement, "w") as new:
+        new.create_dataset("betas", data=old["betas"][:] // 2)
+    replacement.replace(session)
+    dry = snakemake("-n", results=results, configfile=configfile).stdout
+    assert planned_jobs(dry).get("fmri_betas") == 1
+    reason = next(line for line in dry.splitlines() if "Updated input files" in line)
+    assert "prf-visualrois.mgz.ctab" in reason and "betas_session02.hdf5" in reason
 
 
 def test_things_fmri_recipe(tmp_path, monkeypatch):
