@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -35,13 +34,12 @@ RTOL = 1e-6  # float32 rounding of raw * scale
 
 
 def recipe(name: str, shared: Path, **betas) -> dict:
-    """A recipe of config/examples resolved with ``shared`` as the shared data folder, its
-    ``betas`` keys replaced by ``betas`` (fewer sessions)."""
-    cfg = yaml.safe_load((PROJECT / "config" / "examples" / f"{name}.yaml").read_text())
-    dataset = next(iter(cfg["datasets"].values()))
-    dataset["betas"].update(betas)
-    cfg["shared_data"] = str(shared)
-    os.environ.pop("BRAINALIGN_SHARED_DATA", None)
+    """A recipe of config/examples with ``shared`` as its shared data folder (written into its
+    paths, so BRAINALIGN_SHARED_DATA does not apply), its ``betas`` keys replaced by ``betas``
+    (fewer sessions)."""
+    text = (PROJECT / "config" / "examples" / f"{name}.yaml").read_text()
+    cfg = yaml.safe_load(text.replace("{shared_data}", str(shared)))
+    next(iter(cfg["datasets"].values()))["betas"].update(betas)
     return cfg
 
 
