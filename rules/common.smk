@@ -2,6 +2,7 @@
 # and job resources sized from the data (README, "Running on a cluster").
 import json
 import math
+import shlex
 from pathlib import Path
 
 from brainalign.store import store_nbytes
@@ -10,6 +11,12 @@ from brainalign.store import store_nbytes
 def as_json(obj):
     """Compact, key-sorted JSON: also what Snakemake compares to decide that params changed."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def quoted_list(words):
+    """Shell words joined by spaces, each quoted where it needs it (a path with a space): for a
+    param that holds several NAME=PATH arguments, used unquoted in the shell command."""
+    return " ".join(shlex.quote(w) for w in words)
 
 
 # ------------------------------------------------------------------------------ resources
