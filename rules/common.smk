@@ -5,6 +5,7 @@ import math
 import shlex
 from pathlib import Path
 
+from brainalign.errors import InputError, damaged_store_message
 from brainalign.store import store_nbytes
 
 
@@ -31,7 +32,10 @@ def _path_bytes(path):
     factors of the rules allow for decompression); 0 for a path that does not exist yet."""
     path = Path(path)
     if (path / "zarr.json").is_file():
-        return store_nbytes(path)
+        try:
+            return store_nbytes(path)
+        except (ValueError, OSError) as err:  # metadata that is not JSON (a truncated zarr.json)
+            raise InputError(damaged_store_message(path, "", err)) from None
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return path.stat().st_size if path.is_file() else 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError
+from .config import ConfigError, _merge, validate_config
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -69,3 +69,12 @@ def load_config_file(path) -> dict:
         raise ConfigError(f"config file {path}: the top level must be a mapping of keys (seed, stimuli, ...), "
                           f"got {type(data).__name__}")
     return data
+
+
+def check_config_files(paths, schema_path) -> dict:
+    """The study config of the files ``paths`` (later ones update earlier ones), read strictly
+    and validated; raises :class:`ConfigError` naming the file and line, or the key, at fault."""
+    config = {}
+    for path in paths:
+        config = _merge(config, load_config_file(path))  # later files update earlier ones, as in Snakemake
+    return validate_config(config, schema_path)

@@ -54,7 +54,7 @@ def roi_images(spec: dict, root: Path, reference) -> dict:
     images = {}
     for name, roi in spec["rois"].items():
         if "mask" in roi:
-            images[name] = load_mask(roi["mask"], name=name)
+            images[name] = load_mask(roi["mask"], name=f"key 'rois.{name}.mask'")
         elif "atlas" in roi:
             masks = atlas_masks(roi["atlas"], roi["labels"])
             label = str(roi.get("label", name))
