@@ -6,7 +6,8 @@ rule similarity:
         directory(f"{R}/similarity/{{stimset}}.zarr"),
     params:
         spec=as_json(config["similarity"]),
-        features=lambda wc: quoted_list(f"{m}={PLAN.features_store(wc.stimset, m)}" for m in PLAN.models_for(wc.stimset)),
+        features=lambda wc: quoted_list(f"{m}={PLAN.features_store(wc.stimset, m)}"
+                                        for m in PLAN.models_for(wc.stimset)),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"

@@ -269,7 +269,8 @@ def test_a_mask_that_is_not_nifti_is_named(tmp_path, capsys, shared_data, conten
     status, err = _stage(capsys, "fmri", "--spec", json.dumps(spec), "--bids", spec["path"], "--subject", "001",
                          "--stimuli", words, "--out", tmp_path / "b.zarr")
     assert status == 1
-    assert _first_line(err).startswith(f"brainalign fmri: error: key 'rois.vt.mask': {mask} cannot be read as a NIfTI image")
+    assert _first_line(err).startswith(
+        f"brainalign fmri: error: key 'rois.vt.mask': {mask} cannot be read as a NIfTI image")
 
 
 def _damaged_copy(stimuli_store: Path, tmp_path: Path, what: str) -> Path:
