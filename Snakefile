@@ -15,8 +15,8 @@ from brainalign.results_lock import ResultsLock, remove_temporaries
 # still overrides single keys of either. Snakemake reads config files leniently (a key given twice
 # keeps the last): they are read again strictly, so that a duplicate key or a syntax error is an
 # error naming its file and line.
-for path in workflow.overwrite_configfiles or ["config/config.yaml"]:
-    load_config_file(path)
+for config_path in workflow.overwrite_configfiles or ["config/config.yaml"]:
+    load_config_file(config_path)
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"

@@ -97,6 +97,7 @@ rule meg_summarize:
     params:
         spec=lambda wc: as_json({"datasets": {d: config["datasets"][d] for d in PLAN.datasets("meg")},
                                  **config["time_resolved"]}),
+        out=lambda wc, output: Path(output.summary).parent,
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -106,5 +107,5 @@ rule meg_summarize:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainalign meg_summarize --spec {params.spec:q} --seed {params.seed:q} --stores {input:q} --out {R:q} "
+        "brainalign meg_summarize --spec {params.spec:q} --seed {params.seed:q} --stores {input:q} --out {params.out:q} "
         "> {log:q} 2>&1"

@@ -62,8 +62,8 @@ def damaged_store_message(root: Path, inner: str, err: BaseException) -> str:
 
 
 def describe(err: BaseException) -> str:
-    """One line describing ``err``: an :class:`InputError`'s (or ``ConfigError``'s) message as it is; otherwise its type
-    and message, with the Zarr store being read when it happened, if any."""
+    """One line describing ``err``: the message of an :class:`InputError` or ``ConfigError`` as it
+    is; otherwise its type and message, with the Zarr store being read when it happened, if any."""
     if isinstance(err, NAMED):
         return str(err)
     text = " ".join(f"{type(err).__name__}: {err}".split())
