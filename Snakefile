@@ -5,12 +5,18 @@
 from pathlib import Path
 
 from brainalign.config import ConfigError, validate_config
+from brainalign.configfile import load_config_file
 from brainalign.plan import StudyPlan
+from brainalign.results_lock import ResultsLock, remove_temporaries
 
 
 # The default study, unless a study config is given with --configfile: that one replaces it whole
 # (Snakemake would otherwise merge it into the default and run both studies). --config key=value
-# still overrides single keys of either.
+# still overrides single keys of either. Snakemake reads config files leniently (a key given twice
+# keeps the last): they are read again strictly, so that a duplicate key or a syntax error is an
+# error naming its file and line.
+for config_path in workflow.overwrite_configfiles or ["config/config.yaml"]:
+    load_config_file(config_path)
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
@@ -21,6 +27,21 @@ if not workflow.overwrite_configfiles:
 config.update(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
 PLAN = StudyPlan(config)
 R = config["results_dir"]
+RESULTS_LOCK = ResultsLock(R)  # one run at a time in results_dir, from whatever working folder
+
+
+onstart:
+    RESULTS_LOCK.acquire()
+    for path in remove_temporaries(R):
+        print(f"brainalign: removed {path}, left by a stage that was killed")
+
+
+onsuccess:
+    RESULTS_LOCK.release()
+
+
+onerror:
+    RESULTS_LOCK.release()
 
 report: "report/workflow.rst"
 

@@ -2,14 +2,22 @@
 # and job resources sized from the data (README, "Running on a cluster").
 import json
 import math
+import shlex
 from pathlib import Path
 
+from brainalign.errors import InputError, damaged_store_message
 from brainalign.store import store_nbytes
 
 
 def as_json(obj):
     """Compact, key-sorted JSON: also what Snakemake compares to decide that params changed."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def quoted_list(words):
+    """Shell words joined by spaces, each quoted where it needs it (a path with a space): for a
+    param that holds several NAME=PATH arguments, used unquoted in the shell command."""
+    return " ".join(shlex.quote(w) for w in words)
 
 
 # ------------------------------------------------------------------------------ resources
@@ -24,7 +32,10 @@ def _path_bytes(path):
     factors of the rules allow for decompression); 0 for a path that does not exist yet."""
     path = Path(path)
     if (path / "zarr.json").is_file():
-        return store_nbytes(path)
+        try:
+            return store_nbytes(path)
+        except (ValueError, OSError) as err:  # metadata that is not JSON (a truncated zarr.json)
+            raise InputError(damaged_store_message(path, "", err)) from None
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return path.stat().st_size if path.is_file() else 0

@@ -16,5 +16,5 @@ rule decode:
         mem_mb=2000,
         runtime=20,
     shell:
-        "brainalign decode --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
-        "--out {output} > {log} 2>&1"
+        "brainalign decode --spec {params.spec:q} --seed {params.seed:q} --brain {input.brain:q} "
+        "--out {output:q} > {log:q} 2>&1"

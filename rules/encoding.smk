@@ -8,8 +8,8 @@ ENCODING_INPUT = dict(
 )
 NO_SLASH = dict(dataset=r"[^/]+", sub=r"[^/]+", model=r"[^/]+")  # a part's path is no encoding store
 ENCODING_PART = f"{R}/encoding/{{dataset}}/sub-{{sub}}/{{model}}.parts/{{part}}.zarr"
-ENCODING_COMMAND = ("brainalign encoding --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
-                    "--features {input.features}")
+ENCODING_COMMAND = ("brainalign encoding --spec {params.spec:q} --seed {params.seed:q} --brain {input.brain:q} "
+                    "--features {input.features:q}")
 
 
 # the encoding section without `unit_jobs`, which only splits the work and is no part of the results
@@ -44,8 +44,8 @@ rule encoding:
         runtime=runtime_min(10, 60) if UNIT_JOBS == 1 else runtime_min(5, 10),
     shell:
         (ENCODING_COMMAND if UNIT_JOBS == 1 else
-         "brainalign gather --spec {params.spec:q} --seed {params.seed} --parts {input.parts}")
-        + " --out {output} > {log} 2>&1"
+         "brainalign gather --spec {params.spec:q} --seed {params.seed:q} --parts {input.parts:q}")
+        + " --out {output:q} > {log:q} 2>&1"
 
 
 rule encoding_part:
@@ -69,4 +69,4 @@ rule encoding_part:
         mem_mb=mem_mb(1000, 6, split=("brain", UNIT_JOBS)),
         runtime=runtime_min(10, 60, split=("brain", UNIT_JOBS)),
     shell:
-        ENCODING_COMMAND + " --part {wildcards.part}/" + str(UNIT_JOBS) + " --out {output} > {log} 2>&1"
+        ENCODING_COMMAND + " --part {wildcards.part:q}/" + str(UNIT_JOBS) + " --out {output:q} > {log:q} 2>&1"

@@ -17,5 +17,5 @@ rule features:
         runtime=runtime_min(10, 30),
     cache: "omit-software"
     shell:
-        "brainalign features --spec {params.spec:q} --seed {params.seed} --stimuli {input.stimuli} "
-        "--out {output} > {log} 2>&1"
+        "brainalign features --spec {params.spec:q} --seed {params.seed:q} --stimuli {input.stimuli:q} "
+        "--out {output:q} > {log:q} 2>&1"

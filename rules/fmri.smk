@@ -21,8 +21,8 @@ rule fmri:
         mem_mb=mem_mb(2000, 20, within=("bids", "sub-{sub}")),
         runtime=runtime_min(15, 120, within=("bids", "sub-{sub}")),
     shell:
-        "brainalign fmri --spec {params.spec:q} --seed {params.seed} --bids {input.bids} "
-        "--subject {wildcards.sub} --stimuli {input.stimuli} --out {output} > {log} 2>&1"
+        "brainalign fmri --spec {params.spec:q} --seed {params.seed:q} --bids {input.bids:q} "
+        "--subject {wildcards.sub:q} --stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule fmri_betas:
@@ -51,5 +51,5 @@ rule fmri_betas:
             * attempt),
         runtime=runtime_min(10, 10),
     shell:
-        "brainalign fmri --spec {params.spec:q} --seed {params.seed} --bids {params.path:q} "
-        "--subject {wildcards.sub} --stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"
+        "brainalign fmri --spec {params.spec:q} --seed {params.seed:q} --bids {params.path:q} "
+        "--subject {wildcards.sub:q} --stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"

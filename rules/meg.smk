@@ -26,7 +26,7 @@ rule simulate_meg:
         directory(f"{R}/meg_raw/{{dataset}}/sub-{{sub}}"),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
-        features=lambda wc: " ".join(f"{m}={p}" for m, p in _meg_generating_features(wc).items()),
+        features=lambda wc: quoted_list(f"{m}={p}" for m, p in _meg_generating_features(wc).items()),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -36,8 +36,8 @@ rule simulate_meg:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainalign simulate_meg --spec {params.spec:q} --seed {params.seed} --stimuli {input.stimuli} "
-        "--subject {wildcards.sub} --features {params.features} --out {output} > {log} 2>&1"
+        "brainalign simulate_meg --spec {params.spec:q} --seed {params.seed:q} --stimuli {input.stimuli:q} "
+        "--subject {wildcards.sub:q} --features {params.features} --out {output:q} > {log:q} 2>&1"
 
 
 rule meg:
@@ -60,8 +60,8 @@ rule meg:
         mem_mb=4000,
         runtime=30,
     shell:
-        "brainalign meg --spec {params.spec:q} --seed {params.seed} --recordings {input.recordings} "
-        "--subject {wildcards.sub} --stimuli {input.stimuli} --out {output} > {log} 2>&1"
+        "brainalign meg --spec {params.spec:q} --seed {params.seed:q} --recordings {input.recordings:q} "
+        "--subject {wildcards.sub:q} --stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule meg_align:
@@ -82,8 +82,8 @@ rule meg_align:
         mem_mb=4000,
         runtime=30,
     shell:
-        "brainalign meg_align --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
-        "--features {input.features} --out {output} > {log} 2>&1"
+        "brainalign meg_align --spec {params.spec:q} --seed {params.seed:q} --brain {input.brain:q} "
+        "--features {input.features:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule meg_summarize:
@@ -97,6 +97,7 @@ rule meg_summarize:
     params:
         spec=lambda wc: as_json({"datasets": {d: config["datasets"][d] for d in PLAN.datasets("meg")},
                                  **config["time_resolved"]}),
+        out=lambda wc, output: Path(output.summary).parent,
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -106,5 +107,5 @@ rule meg_summarize:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainalign meg_summarize --spec {params.spec:q} --seed {params.seed} --stores {input} --out {R} "
-        "> {log} 2>&1"
+        "brainalign meg_summarize --spec {params.spec:q} --seed {params.seed:q} --stores {input:q} --out {params.out:q} "
+        "> {log:q} 2>&1"

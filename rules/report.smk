@@ -22,8 +22,8 @@ rule summarize:
         mem_mb=mem_mb(1000, 2),
         runtime=runtime_min(5, 10),
     shell:
-        "brainalign summarize --spec {params.spec:q} --seed {params.seed} --encoding {input.encoding} "
-        "--rsa {input.rsa} --decoding {input.decoding} --out {params.out} > {log} 2>&1"
+        "brainalign summarize --spec {params.spec:q} --seed {params.seed:q} --encoding {input.encoding:q} "
+        "--rsa {input.rsa:q} --decoding {input.decoding:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule figure_score_by_layer:
@@ -44,8 +44,8 @@ rule figure_score_by_layer:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainalign figure --kind score_by_layer --spec {params.spec:q} --seed {params.seed} "
-        "--scores {input.scores} --out {output} > {log} 2>&1"
+        "brainalign figure --kind score_by_layer --spec {params.spec:q} --seed {params.seed:q} "
+        "--scores {input.scores:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule figure_rdms:
@@ -67,8 +67,8 @@ rule figure_rdms:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainalign figure --kind rdms --spec {params.spec:q} --seed {params.seed} --rsa {input.rsa} "
-        "--stimuli {input.stimuli} --out {output} > {log} 2>&1"
+        "brainalign figure --kind rdms --spec {params.spec:q} --seed {params.seed:q} --rsa {input.rsa:q} "
+        "--stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule figure_brain_map:
@@ -90,8 +90,8 @@ rule figure_brain_map:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainalign figure --kind brain_map --spec {params.spec:q} --seed {params.seed} "
-        "--encoding {input.encoding} --brain {input.brain} --out {output} > {log} 2>&1"
+        "brainalign figure --kind brain_map --spec {params.spec:q} --seed {params.seed:q} "
+        "--encoding {input.encoding:q} --brain {input.brain:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule figure_model_similarity:
@@ -106,7 +106,7 @@ rule figure_model_similarity:
         kind="model_similarity|similarity_consistency",
     params:
         spec=as_json({}),
-        similarity=" ".join(f"{s}={PLAN.similarity_store(s)}" for s in PLAN.similarity_sets()),
+        similarity=quoted_list(f"{s}={PLAN.similarity_store(s)}" for s in PLAN.similarity_sets()),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -116,5 +116,5 @@ rule figure_model_similarity:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainalign figure --kind {wildcards.kind} --spec {params.spec:q} --seed {params.seed} "
-        "--similarity {params.similarity} --out {output} > {log} 2>&1"
+        "brainalign figure --kind {wildcards.kind:q} --spec {params.spec:q} --seed {params.seed:q} "
+        "--similarity {params.similarity} --out {output:q} > {log:q} 2>&1"

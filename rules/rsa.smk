@@ -17,5 +17,5 @@ rule rsa:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime_min(10, 30),
     shell:
-        "brainalign rsa --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
-        "--features {input.features} --out {output} > {log} 2>&1"
+        "brainalign rsa --spec {params.spec:q} --seed {params.seed:q} --brain {input.brain:q} "
+        "--features {input.features:q} --out {output:q} > {log:q} 2>&1"

@@ -6,7 +6,8 @@ rule similarity:
         directory(f"{R}/similarity/{{stimset}}.zarr"),
     params:
         spec=as_json(config["similarity"]),
-        features=lambda wc: " ".join(f"{m}={PLAN.features_store(wc.stimset, m)}" for m in PLAN.models_for(wc.stimset)),
+        features=lambda wc: quoted_list(f"{m}={PLAN.features_store(wc.stimset, m)}"
+                                        for m in PLAN.models_for(wc.stimset)),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -16,5 +17,5 @@ rule similarity:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime_min(10, 60),
     shell:
-        "brainalign similarity --spec {params.spec:q} --seed {params.seed} --features {params.features} "
-        "--out {output} > {log} 2>&1"
+        "brainalign similarity --spec {params.spec:q} --seed {params.seed:q} --features {params.features} "
+        "--out {output:q} > {log:q} 2>&1"

@@ -13,7 +13,7 @@ rule simulate:
         directory(f"{R}/bids/{{dataset}}"),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
-        features=lambda wc: " ".join(f"{m}={p}" for m, p in _generating_features(wc).items()),
+        features=lambda wc: quoted_list(f"{m}={p}" for m, p in _generating_features(wc).items()),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -23,5 +23,5 @@ rule simulate:
         mem_mb=mem_mb(2000, 4),
         runtime=runtime_min(10, 30),
     shell:
-        "brainalign simulate --spec {params.spec:q} --seed {params.seed} --stimuli {input.stimuli} "
-        "--features {params.features} --out {output} > {log} 2>&1"
+        "brainalign simulate --spec {params.spec:q} --seed {params.seed:q} --stimuli {input.stimuli:q} "
+        "--features {params.features} --out {output:q} > {log:q} 2>&1"

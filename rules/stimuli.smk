@@ -13,4 +13,4 @@ rule stimuli:
         mem_mb=1000,
         runtime=10,
     shell:
-        "brainalign stimuli --spec {params.spec:q} --seed {params.seed} --out {output} > {log} 2>&1"
+        "brainalign stimuli --spec {params.spec:q} --seed {params.seed:q} --out {output:q} > {log:q} 2>&1"

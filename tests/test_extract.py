@@ -16,6 +16,7 @@ from brainalign.models.layers import LayerRecorder, select_layers
 from brainalign.models.runtime import stimulus_rows
 from brainalign.models.writer import block_rows
 from brainalign.store import group_names, open_dataset, open_tree, write_dataset
+from tolerance import assert_close_float32
 
 SMALL_CNN = {"source": "builtin", "name": "small_cnn", "seed": 3,
              "layers": ["conv1", "conv2", "conv3", "fc"], "batch_size": 5}
@@ -59,8 +60,7 @@ def test_stored_features_equal_a_single_unbatched_pass(tmp_path, stimuli):
         ref = direct[layer].reshape(13, -1).numpy()
         assert ds.features.dims == ("stimulus", "unit") and ds.features.dtype == np.float32
         assert list(ds.stimulus_id.values) == list(stimuli.stimulus_id.values)
-        np.testing.assert_allclose(ds.features.values, ref, rtol=1e-6,
-                                   atol=1e-6 * np.abs(ref).max())
+        assert_close_float32(ds.features.values, ref)
 
 
 def test_glob_selection_and_spatial_mean_on_resnet(tmp_path, stimuli, shared_data):
@@ -73,8 +73,7 @@ def test_glob_selection_and_spatial_mean_on_resnet(tmp_path, stimuli, shared_dat
     assert group_names(path) == sorted([*blocks, "linear"])
     direct = _direct_outputs(spec, stimuli.image.values, blocks)
     for layer in blocks:
-        np.testing.assert_allclose(open_dataset(path, group=layer).features.values,
-                                   direct[layer].mean(dim=(2, 3)).numpy(), rtol=1e-5, atol=1e-6)
+        assert_close_float32(open_dataset(path, group=layer).features.values, direct[layer].mean(dim=(2, 3)).numpy())
     assert open_dataset(path, group="layer3.2.conv2").attrs["output_shape"] == [64, 8, 8]
 
 

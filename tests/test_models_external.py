@@ -22,6 +22,7 @@ from torch import nn
 
 from brainalign.models import extract_features, load_model
 from brainalign.store import open_dataset
+from tolerance import assert_close_float32
 
 
 def _images(n=5, size=20, seed=0):
@@ -118,8 +119,7 @@ def test_torchvision_pretrained_uses_the_weights_transforms(tmp_path, fake_torch
     name, weights, _ = fake_torchvision[-1]
     assert (name, weights) == ("fakenet", FakeNet_Weights.IMAGENET1K_V1)
     ref = _direct(sys.modules["torchvision.models"].get_model("fakenet", weights=weights), images)
-    np.testing.assert_allclose(stored, ref["conv"].mean(dim=(2, 3)).numpy(), rtol=1e-6,
-                               atol=1e-6)
+    assert_close_float32(stored, ref["conv"].mean(dim=(2, 3)).numpy())
     desc = load_model(spec).describe()["model"]
     assert desc["weights"] == "FakeNet_Weights.IMAGENET1K_V1"
     assert desc["weights_url"] == FakeNet_Weights.IMAGENET1K_V1.url
@@ -184,7 +184,7 @@ def test_timm_loads_a_local_checkpoint_and_its_data_config(tmp_path, fake_timm):
             "batch_size": 3}
     stored = _features(tmp_path, spec, _stimuli(image=images), "fc")
     assert fake_timm[-1] == ("fakenet", True, {"file": str(ckpt)}, {})
-    np.testing.assert_allclose(stored, _direct(saved, images)["fc"].numpy(), rtol=1e-6, atol=1e-6)
+    assert_close_float32(stored, _direct(saved, images)["fc"].numpy())
     desc = load_model(spec).describe()
     assert desc["model"]["weights_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     assert desc["preprocessing"]["data_config"]["input_size"] == (3, 16, 16)
@@ -246,7 +246,7 @@ def test_open_clip_text_tower_token_mean_uses_the_padding_mask(tmp_path, fake_op
     with torch.no_grad():
         h = fake_open_clip.transformer(fake_open_clip.token_embedding(tokens))
     ref = np.stack([h[i, :len(t.split())].mean(0).numpy() for i, t in enumerate(texts)])
-    np.testing.assert_allclose(stored, ref, rtol=1e-6, atol=1e-6)
+    assert_close_float32(stored, ref)
 
 
 def test_open_clip_image_tower_runs_encode_image(tmp_path, fake_open_clip):
@@ -254,8 +254,7 @@ def test_open_clip_image_tower_runs_encode_image(tmp_path, fake_open_clip):
     spec = {"source": "open_clip", "name": "fake", "input": "image", "layers": ["visual.fc"],
             "batch_size": 3}
     stored = _features(tmp_path, spec, _stimuli(image=images), "visual.fc")
-    np.testing.assert_allclose(stored, _direct(fake_open_clip.visual, images)["fc"].numpy(),
-                               rtol=1e-6, atol=1e-6)
+    assert_close_float32(stored, _direct(fake_open_clip.visual, images)["fc"].numpy())
 
 
 # ------------------------------------------------------------------------------- callable
@@ -310,7 +309,7 @@ def test_callable_image_model_with_default_preprocessing(tmp_path, factory):
     with torch.no_grad():
         ref = module[1](module[0](x)).mean(dim=(2, 3)).numpy()
     assert stored.shape == (5, 6)
-    np.testing.assert_allclose(stored, ref, rtol=1e-5, atol=1e-6)
+    assert_close_float32(stored, ref)
     other = load_model({**spec, "seed": 5}).module
     assert not torch.equal(module[0].weight, other[0].weight)
 
@@ -326,7 +325,7 @@ def test_callable_text_model_passes_the_mask_from_preprocess(tmp_path, factory):
     with torch.no_grad():
         h = module.mix(module.embed(enc["input_ids"]))
     ref = np.stack([h[i, len(t) - 1].numpy() for i, t in enumerate(texts)])
-    np.testing.assert_allclose(stored, ref, rtol=1e-6, atol=1e-6)
+    assert_close_float32(stored, ref)
 
 
 def test_callable_errors_name_the_key(factory):

@@ -69,7 +69,7 @@ def _slurm_snakemake(env, results: Path, *args, path_first: Path | None = None):
     the PATH of the jobs, which inherit the submitter's environment)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT / "Snakefile"),
            "--directory", str(PROJECT), "--workflow-profile", str(PROJECT / "profiles" / "slurm"),
-           "--configfile", str(TEST_CONFIG), "--config", f"results_dir={results}",
+           "--configfile", str(TEST_CONFIG), "--config", f"results_dir={results}", "allow_results_outside=True",
            # what a user writes into profiles/slurm/config.yaml, for this test cluster:
            "--default-resources", "slurm_partition=debug", "slurm_account=brainalign",
            "--set-resources", "features:gpu=0",

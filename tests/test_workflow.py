@@ -89,7 +89,8 @@ def test_killed_run_resumes_to_the_same_numbers(study, tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT / "Snakefile"), "--directory",
-         str(PROJECT), "--configfile", str(TEST_CONFIG), "--config", f"results_dir={results}", "--cores", "2"],
+         str(PROJECT), "--configfile", str(TEST_CONFIG), "--config", f"results_dir={results}",
+         "allow_results_outside=True", "--cores", "2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and not list((results / "brain").glob("sim/*.zarr")):

@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .errors import NAMED, describe
 from .stages.figure import KINDS as FIGURE_KINDS
 
 
@@ -101,20 +102,47 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("layers", help="list a model's layers and their output shapes")
     s.add_argument("--spec", type=_json, required=True, help="the model's config entry (JSON)")
     s.add_argument("--stimuli", type=Path, required=True, help="a stimulus store (one batch is used)")
+
+    s = sub.add_parser("check-config", help="read study config files strictly (line and column of a YAML "
+                                            "error, duplicate keys) and validate them, merged in order")
+    s.add_argument("files", type=Path, nargs="+", metavar="CONFIG")
+    s.add_argument("--schema", type=Path, default=Path(__file__).resolve().parents[2] / "config" / "schema.yaml",
+                   help="the config schema (default: the project's config/schema.yaml)")
     return p
 
 
 def main(argv=None) -> int:
+    """Run one stage. A failure is printed first as one line, ``brainalign <stage>: error: ...``
+    naming the file, store or key at fault; an ``InputError`` or ``ConfigError`` ends there (status 1), any other
+    error is raised on, so that its traceback follows that line."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        _run(args)
+    except Exception as err:
+        print(f"brainalign {args.stage}: error: {describe(err)}", file=sys.stderr, flush=True)
+        if isinstance(err, NAMED) and not args.verbose:
+            return 1
+        raise
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.stage == "check-config":
+        from .configfile import check_config_files
+
+        cfg = check_config_files(args.files, args.schema)
+        print(f"config OK: {len(cfg['stimuli'])} stimulus sets, {len(cfg['models'])} models, "
+              f"{len(cfg['datasets'])} datasets; results in {cfg['results_dir']}")
+        return
     if args.stage == "layers":
         from . import store
         from .models.extract import list_layers
 
         for name, shape in list_layers(args.spec, store.open_dataset(args.stimuli)):
             print(f"{name}\t{tuple(shape)}")
-        return 0
+        return
     if args.stage == "nsd-trials":
         from . import store
         from .brain.betas_trials import nsd_trials
@@ -123,18 +151,13 @@ def main(argv=None) -> int:
         store.atomic_file(args.out, lambda tmp: table.to_csv(tmp, sep="\t", index=False))
         print(f"{args.out}: {len(table)} trials of {table.stimulus_id.nunique()} images in "
               f"{table.session.nunique()} sessions ({int(table.shared.sum())} trials of shared images)")
-        return 0
+        return
     module = importlib.import_module(f"brainalign.stages.{args.stage}")
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "verbose", "spec", "out", "seed")}
     for key in ("features", "similarity"):
         if isinstance(kwargs.get(key), list):
             kwargs[key] = dict(kwargs[key])
-    try:
-        module.run(args.spec, out=args.out, seed=args.seed, **kwargs)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        logging.getLogger("brainalign").error("%s failed: %s", args.stage, err)
-        raise
-    return 0
+    module.run(args.spec, out=args.out, seed=args.seed, **kwargs)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import yaml
 
 DEFAULTS = {
     "results_dir": "results",
+    "allow_results_outside": False,
     "shared_data": "../shared/data",
     "encoding": {"alphas": [0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6], "inner_folds": 3,
                  "backend": "numpy", "target_batch_size": 4096, "unit_jobs": 1},
@@ -66,6 +67,9 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
                 f"got {error.instance!r} ({type(error.instance).__name__})")
     if error.validator == "enum":
         return f"key '{where}' is {error.instance!r}; allowed values: {error.validator_value}"
+    if error.validator == "pattern":
+        return (f"key '{where}' is {error.instance!r}, which does not match {error.validator_value!r}"
+                + (f" ({error.schema['description']})" if "description" in error.schema else ""))
     return f"key '{where}': {error.message}"
 
 
@@ -94,6 +98,7 @@ def validate_config(config: dict, schema_path) -> dict:
     if errors:
         raise ConfigError(f"config: {_schema_message(errors[0])}")
     cfg = _merge(DEFAULTS, config)
+    _check_results_dir(cfg["results_dir"], cfg["allow_results_outside"])
     shared = shared_data_dir(cfg)
     cfg["shared_data"] = shared
     for stimset in cfg["stimuli"].values():
@@ -120,6 +125,18 @@ def validate_config(config: dict, schema_path) -> dict:
         else:
             _fmri_dataset(ds, cfg, where, shared)
     return cfg
+
+
+def _check_results_dir(results_dir: str, allow_outside: bool) -> None:
+    """``results_dir`` must lie inside the working directory (symlinks resolved), and not be it,
+    unless ``allow_results_outside`` is set: a typo such as ``../../etc`` writes nowhere."""
+    here, target = Path.cwd().resolve(), Path(results_dir).resolve()
+    if target == here:
+        raise ConfigError(f"config: key 'results_dir' is {results_dir!r}, the working directory itself; "
+                          "give a folder inside it (e.g. 'results')")
+    if not allow_outside and here not in target.parents:
+        raise ConfigError(f"config: key 'results_dir' is {results_dir!r}, which resolves to {target}, outside "
+                          f"the working directory {here}; set 'allow_results_outside: true' to write there")
 
 
 def _check_generator(gen: dict, cfg: dict, key: str) -> None:

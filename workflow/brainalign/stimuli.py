@@ -21,6 +21,8 @@ import numpy as np
 import xarray as xr
 from PIL import Image, ImageDraw
 
+from .errors import reading
+
 SHAPES = ("square", "circle", "triangle", "cross")
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 80, 220),
            "yellow": (230, 210, 40)}
@@ -118,14 +120,20 @@ def words(items) -> xr.Dataset:
                       coords={"stimulus_id": ("stimulus", ids)})
 
 
+def _read_image(path: Path, image_size: int) -> np.ndarray:
+    """One image file as (image_size, image_size, 3) uint8 RGB (bicubic resize)."""
+    with reading(path, "an image", "replace the file or move it out of the folder", label="stimuli image_folder"):
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB").resize((image_size, image_size), Image.Resampling.BICUBIC))
+
+
 def image_folder(path, *, image_size: int) -> xr.Dataset:
     """Every image file directly in ``path`` (sorted by name), converted to RGB and resized to
     ``image_size`` x ``image_size`` (bicubic). The stimulus id is the file name without suffix."""
     files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"stimuli image_folder: no image files in {path}")
-    images = np.stack([np.asarray(Image.open(f).convert("RGB").resize(
-        (image_size, image_size), Image.Resampling.BICUBIC)) for f in files])
+    images = np.stack([_read_image(f, image_size) for f in files])
     return xr.Dataset({"image": (("stimulus", "y", "x", "channel"), images)},
                       coords={"stimulus_id": ("stimulus", [f.stem for f in files]),
                               "file": ("stimulus", [f.name for f in files]),

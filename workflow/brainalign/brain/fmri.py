@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import reading
 from .bids import Run
 from .confounds import ConfoundOptions, run_confounds
 from .glm import (
@@ -64,7 +65,8 @@ def _check_runs(runs: Sequence[Run], stimulus_column: str) -> list[pd.DataFrame]
     reference = nib.load(runs[0].bold)
     events = []
     for run in runs:
-        img = nib.load(run.bold)
+        with reading(run.bold, "a NIfTI image", "give a NIfTI file (.nii or .nii.gz)", label="BOLD run"):
+            img = nib.load(run.bold)
         check_repetition_time(img, run.tr, bold=run.bold, tr_source=run.tr_source)
         if not same_grid(img, reference):
             raise ValueError(f"{run.bold} (shape {img.shape[:3]}) is not on the voxel grid of {runs[0].bold} "
@@ -137,7 +139,8 @@ def _read_voxels(run: Run, union: np.ndarray) -> np.ndarray:
     """
     corners = np.argwhere(union)
     box = tuple(slice(a, b + 1) for a, b in zip(corners.min(0), corners.max(0)))
-    block = np.asanyarray(nib.load(run.bold).dataobj[box + (slice(None),)], dtype=np.float32)
+    with reading(run.bold, "a NIfTI image", "the file is truncated or damaged: copy it again", label="BOLD run"):
+        block = np.asanyarray(nib.load(run.bold).dataobj[box + (slice(None),)], dtype=np.float32)
     return block[union[box]].T
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from nilearn.image import resample_to_img
 
+from ..errors import reading
+
 __all__ = [
     "atlas_masks",
     "field_of_view_mask",
@@ -37,7 +39,8 @@ def _image(img, name: str) -> nib.spatialimages.SpatialImage:
     if isinstance(img, (str, Path)):
         if not Path(img).is_file():
             raise ValueError(f"{name}: image file {img} does not exist")
-        return nib.load(img)
+        with reading(img, "a NIfTI image", "give a NIfTI file (.nii or .nii.gz)", label=name):
+            return nib.load(img)
     if not isinstance(img, nib.spatialimages.SpatialImage):
         raise TypeError(f"{name} must be an image path or a nibabel image, got {type(img).__name__}")
     return img
@@ -57,7 +60,9 @@ def same_grid(a, b) -> bool:
 def load_mask(mask, name: str = "mask") -> nib.Nifti1Image:
     """A binary (uint8) 3D mask from a path or image: voxels with a finite non-zero value."""
     img = _image(mask, name)
-    data = np.asanyarray(img.dataobj)
+    with reading(mask if isinstance(mask, (str, Path)) else "the image", "a NIfTI image",
+                 "the file is truncated or damaged: copy it again", label=name):
+        data = np.asanyarray(img.dataobj)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:

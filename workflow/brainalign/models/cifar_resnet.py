@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import reading
 from .adapter import LoadedModel, file_sha256, seeded_torch
 from .images import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 
@@ -96,7 +97,8 @@ def load_weights(model: CifarResNet, path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model spec key 'weights': no file at {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    with reading(path, "PyTorch weights", "give a checkpoint saved by torch.save", label="model spec key 'weights'"):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"model spec key 'weights': {path} holds no 'state_dict'")
     state = {k.removeprefix("module."): v for k, v in checkpoint["state_dict"].items()}

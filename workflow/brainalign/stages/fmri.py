@@ -67,7 +67,7 @@ def roi_images(spec: dict, root: Path, reference) -> dict:
                                      "named twice among the dataset's ROIs")
                 images[label] = mask
         elif "mask" in roi:
-            images[name] = load_mask(roi["mask"], name=name)
+            images[name] = load_mask(roi["mask"], name=f"key 'rois.{name}.mask'")
         elif "atlas" in roi:
             masks = atlas_masks(roi["atlas"], label_names(roi["labels"]))
             label = str(roi.get("label", name))
