@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--bids", type=Path, required=True)
     s.add_argument("--subject", required=True)
     s.add_argument("--stimuli", type=Path, required=True)
+    s = stage("rdms", "one subject's precomputed brain RDMs (modality: rdm) as a brain store")
+    s.add_argument("--subject", required=True)
+    s.add_argument("--stimuli", type=Path, required=True)
     for name, help_ in (("encoding", "cross-validated ridge encoding of every layer"),
                         ("rsa", "representational similarity analysis of every layer"),
                         ("meg_align", "time-resolved RSA and ridge encoding of every layer (MEG/EEG)")):

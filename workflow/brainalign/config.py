@@ -39,6 +39,8 @@ MEG_SIMULATION_DEFAULTS = {"montage": "biosemi32", "sfreq": 200.0, "runs": 1, "r
 FMRI_ONLY = ("layout", "derivatives", "space", "res", "bold", "confounds", "rois", "simulate", "glm")
 MEG_ONLY = ("files", "datatype", "stimulus_table", "drop_unknown", "average", "events", "preprocessing",
             "simulate_meg")
+RDM_ONLY = ("rdms", "stimulus_ids")
+ONLY = {"fmri": FMRI_ONLY, "meg": MEG_ONLY, "rdm": RDM_ONLY}
 
 
 class ConfigError(ValueError):
@@ -107,12 +109,14 @@ def validate_config(config: dict, schema_path) -> dict:
             raise ConfigError(f"config: key '{where}.stimuli' names stimulus set {ds['stimuli']!r}, "
                               f"which is not under 'stimuli' ({sorted(cfg['stimuli'])})")
         modality = ds.setdefault("modality", "fmri")
-        foreign = [k for k in (MEG_ONLY if modality == "fmri" else FMRI_ONLY) if k in ds]
+        foreign = [(k, other) for other, keys in ONLY.items() if other != modality for k in keys if k in ds]
         if foreign:
-            raise ConfigError(f"config: key '{where}.{foreign[0]}' does not apply to a {modality} dataset "
-                              f"(set '{where}.modality' to {'meg' if modality == 'fmri' else 'fmri'}?)")
+            raise ConfigError(f"config: key '{where}.{foreign[0][0]}' does not apply to a {modality} dataset "
+                              f"(set '{where}.modality' to {foreign[0][1]}?)")
         if modality == "meg":
             cfg["datasets"][name] = _meg_dataset(ds, cfg, where, shared)
+        elif modality == "rdm":
+            cfg["datasets"][name] = _rdm_dataset(ds, where, shared)
         else:
             _fmri_dataset(ds, cfg, where, shared)
     return cfg
@@ -179,6 +183,27 @@ def _meg_dataset(ds: dict, cfg: dict, where: str, shared: str) -> dict:
     _check_exists(ds["path"], f"{where}.path", folder=True)
     if isinstance(ds.get("stimulus_table"), str):
         _check_exists(ds["stimulus_table"], f"{where}.stimulus_table")
+    return ds
+
+
+def _rdm_dataset(ds: dict, where: str, shared: str) -> dict:
+    """A resolved precomputed-RDM dataset: each ROI's ``rdms`` entry as ``{file, key}``,
+    ``{shared_data}`` replaced, every subject's file and the ids file checked to exist."""
+    from .plan import subject_file
+
+    if "rdms" not in ds:
+        raise ConfigError(f"config: missing required key '{where}.rdms' (ROI -> RDM file)")
+    ds["rdms"] = {roi: dict(entry) if isinstance(entry, dict) else {"file": entry}
+                  for roi, entry in ds["rdms"].items()}
+    for roi, entry in ds["rdms"].items():
+        _resolve_paths(entry, ("file", "stimulus_ids"), shared)
+        for sub in ds["subjects"]:
+            _check_exists(subject_file(entry["file"], sub), f"{where}.rdms.{roi}")
+        if "stimulus_ids" in entry:
+            _check_exists(entry["stimulus_ids"], f"{where}.rdms.{roi}.stimulus_ids")
+    _resolve_paths(ds, ("stimulus_ids",), shared)
+    if "stimulus_ids" in ds:
+        _check_exists(ds["stimulus_ids"], f"{where}.stimulus_ids")
     return ds
 
 

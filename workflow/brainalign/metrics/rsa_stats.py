@@ -15,6 +15,7 @@ import numpy as np
 
 from .rank_kernels import rank_order, tau_a_value
 from .rdm import n_conditions_from_pairs, pair_indices
+from .rdm_forms import is_single_rdm
 from .rsa_compare import (as_rdm_stack, average_ranks, check_method, compare, n_workers,
                           transformed, unit_rows)
 
@@ -52,7 +53,7 @@ def _check_count(value, name: str, minimum: int) -> int:
 
 def _models_and_data(model_rdms, data_rdms):
     """(models (m, p), data (S, p), single_model) from a model stack and 1 or S data RDMs."""
-    single = np.ndim(model_rdms) == 1
+    single = is_single_rdm(model_rdms)
     models = as_rdm_stack(model_rdms, "model_rdms")
     data = as_rdm_stack(data_rdms, "data_rdms", models.shape[1])
     return models, data, single
@@ -60,7 +61,7 @@ def _models_and_data(model_rdms, data_rdms):
 
 def _subject_stack(subject_rdms, minimum: int = 2) -> np.ndarray:
     rdms = as_rdm_stack(subject_rdms, "subject_rdms")
-    if np.ndim(subject_rdms) != 2 or rdms.shape[0] < minimum:
+    if is_single_rdm(subject_rdms) or rdms.shape[0] < minimum:
         raise ValueError(f"subject_rdms: expected at least {minimum} subject RDMs, shape "
                          f"(n_subjects, n_pairs), got shape {np.shape(subject_rdms)}")
     return rdms
@@ -330,7 +331,7 @@ def bootstrap_subjects(model_rdms, subject_rdms, method: str = "spearman", *,
     """
     method = check_method(method)
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 1)
-    single = np.ndim(model_rdms) == 1
+    single = is_single_rdm(model_rdms)
     models = as_rdm_stack(model_rdms, "model_rdms")
     rdms = _subject_stack(subject_rdms)
     if rdms.shape[1] != models.shape[1]:

@@ -1,7 +1,8 @@
 """Stage ``rsa``: representational similarity of every layer of one model with every ROI.
 
 For each ROI, the trial betas are averaged per stimulus and turned into an RDM (``rdm``:
-correlation distance ``1 - r`` by default); each layer's features give an RDM over the same
+correlation distance ``1 - r`` by default), or its precomputed RDM is read (a ``modality: rdm``
+dataset, :mod:`._rdm_inputs`); each layer's features give an RDM over the same
 stimuli in the same order (an ROI with fewer units than the distance needs, e.g. fewer than 3
 voxels for the correlation distance, which is +-1 for any two 2-voxel patterns and undefined for
 1 voxel, is left out: logged, and named with the reason in the ``skipped_rois`` attribute); the
@@ -23,31 +24,31 @@ import xarray as xr
 from .. import store
 from ..metrics.rdm import pair_indices
 from ..metrics.rsa import compute_rdm, rsa_scores
-from ._align import layer_rows, stimulus_means
+from ._align import layer_rows
+from ._rdm_inputs import roi_rdm, too_few_units
 
 log = logging.getLogger(__name__)
-MIN_UNITS = {"correlation": 3}  # fewest units for which an RDM distance is informative; 1 otherwise
 
 
 def run(spec: dict, *, brain, features, out, seed: int) -> None:
     """RSA of every ROI of ``brain`` against every layer of ``features``; write ``out``."""
     labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
     rois, skipped = [], {}
-    min_units = MIN_UNITS.get(spec["rdm"], 1)
     brain_rdms, order = [], None
     for roi in store.group_names(brain):
         ds = store.open_dataset(brain, group=roi)
-        if ds.sizes["unit"] < min_units:
-            skipped[roi] = f"{ds.sizes['unit']} voxel(s): the {spec['rdm']} distance needs at least {min_units}"
+        reason = too_few_units(ds, spec)
+        if reason:
+            skipped[roi] = reason
             log.warning("ROI %r left out of RSA: %s", roi, skipped[roi])
             continue
         rois.append(roi)
-        ids, means = stimulus_means(ds.betas.values, ds.stimulus_id.values)
+        ids, rdm = roi_rdm(ds, spec)
         if order is None:
             order = ids
         elif not np.array_equal(order, ids):
             raise ValueError(f"{brain}: ROI {roi!r} holds other stimuli than ROI {rois[0]!r}")
-        brain_rdms.append(compute_rdm(means, spec["rdm"]))
+        brain_rdms.append(rdm)
     if not rois:
         raise ValueError(f"{brain}: no ROI can be compared by RSA: {skipped}")
     layers = store.layer_names(features)
