@@ -92,7 +92,10 @@ def pool_rdms(rdms, method: str = "spearman") -> np.ndarray:
     return (base / norms[:, None]).mean(axis=0)
 
 
-def noise_ceiling(subject_rdms, method: str = "spearman", *,
+POOLINGS = ("rank_mean", "mean")
+
+
+def noise_ceiling(subject_rdms, method: str = "spearman", *, pooling: str = "rank_mean",
                   n_jobs: int | None = None) -> NoiseCeiling:
     """Lower and upper noise ceiling of a group of subject RDMs.
 
@@ -103,7 +106,8 @@ def noise_ceiling(subject_rdms, method: str = "spearman", *,
         upper = mean_s compare(d_s, pool({d_t : all t}))
 
     the same as ``rsatoolbox.inference.boot_noise_ceiling(rdms, method)`` (for the whitened
-    methods, with the whitened pooling noted in :func:`pool_rdms`). A model scored as
+    methods, with the whitened pooling noted in :func:`pool_rdms`). ``pooling="mean"`` pools
+    by the plain mean of the raw RDMs instead (Net2Brain, the Algonauts 2019 evaluation). A model scored as
     the mean over subjects of ``compare(model, d_s)`` is expected below ``upper``; ``lower``
     is what the group's own pooled RDM reaches on a left-out subject.
 
@@ -115,9 +119,12 @@ def noise_ceiling(subject_rdms, method: str = "spearman", *,
     """
     rdms = _subject_stack(subject_rdms)
     method = check_method(method)
-    upper = compare(rdms, pool_rdms(rdms, method), method, n_jobs=n_jobs)
-    lower = np.array([compare(rdms[s], pool_rdms(np.delete(rdms, s, axis=0), method),
-                              method, n_jobs=n_jobs) for s in range(rdms.shape[0])])
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling: expected one of {POOLINGS}, got {pooling!r}")
+    pool = (lambda d: d.mean(axis=0)) if pooling == "mean" else (lambda d: pool_rdms(d, method))
+    upper = compare(rdms, pool(rdms), method, n_jobs=n_jobs)
+    lower = np.array([compare(rdms[s], pool(np.delete(rdms, s, axis=0)), method, n_jobs=n_jobs)
+                      for s in range(rdms.shape[0])])
     return NoiseCeiling(float(lower.mean()), float(upper.mean()), lower, upper)
 
 

@@ -12,7 +12,8 @@ One *entry* is a dataset x subject x ROI x model x layer x method x metric. For 
   over stimuli stored by the RSA stage; ``ceiling`` / ``ceiling_low`` = the subject's upper and
   lower noise ceiling over the dataset's subjects (Nili et al. 2014, :func:`brainalign.metrics.
   rsa_stats.noise_ceiling`): its RDM compared with the pooled RDM of all subjects / of the others
-  (NaN with a single subject).
+  (NaN with a single subject), pooled and squared as the RSA settings say
+  (:mod:`._rsa_settings`; metric ``<comparator>_r2`` when squared).
 * decoding (model: the classifier, layer ``betas``), ``accuracy``: leave-one-run-out accuracy with
   its Clopper-Pearson interval, and ``chance`` (1 / number of labels) with the central 95 % range
   of the accuracy at chance (see :mod:`brainalign.stages.decode`); these rows are in
@@ -39,8 +40,8 @@ import pandas as pd
 import xarray as xr
 
 from .. import store
-from ..metrics.rsa_stats import noise_ceiling
 from ..results import square_rdms
+from ._rsa_settings import metric_name, subject_ceilings
 
 log = logging.getLogger(__name__)
 N_VOXEL_BOOTSTRAP = 1000
@@ -82,8 +83,10 @@ def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
     pairs put in one stimulus order common to all subjects of the dataset.
     """
     rdms: dict[str, dict[str, xr.Dataset]] = {}
+    settings = {}
     for path in paths:
         labels = store.read_provenance(path)["params"]
+        settings[labels["dataset"]] = labels
         subjects = rdms.setdefault(labels["dataset"], {})
         if labels["subject"] not in subjects:
             subjects[labels["subject"]] = store.open_dataset(path)[["brain_rdm", "pair_i", "pair_j", "stimulus_id"]].load()
@@ -98,8 +101,7 @@ def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
             if len(stack) < 2:
                 lower = upper = np.full(1, np.nan)
             else:
-                nc = noise_ceiling(stack, first.attrs["comparator"])
-                lower, upper = nc.lower_per_subject, nc.upper_per_subject
+                lower, upper = subject_ceilings(stack, settings[dataset])
             for s, lo, up in zip(ordered, lower, upper):
                 out[dataset, s, roi] = (float(lo), float(up))
     return out
@@ -113,7 +115,7 @@ def rsa_entries(path, ceilings: dict) -> list[dict]:
     for ri, roi in enumerate(ds.roi.values.astype(str)):
         low, up = ceilings[labels["dataset"], labels["subject"], roi]
         for li, layer in enumerate(ds.layer.values.astype(str)):
-            entries.append(_entry(labels, roi, layer, li, "rsa", labels["comparator"], ds.score.values[ri, li],
+            entries.append(_entry(labels, roi, layer, li, "rsa", metric_name(labels), ds.score.values[ri, li],
                                   ds.bootstrap.values[ri, :, li], up, low, ds.sizes["stimulus"]))
     return entries
 
