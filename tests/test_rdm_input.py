@@ -192,6 +192,9 @@ def test_rdm_dataset_scores_reach_the_summary(tmp_path, rng):
             brain, feats = squareform(mat[s]), features[position]
         expected = spearmanr(compute_rdm(feats.astype(np.float64), "correlation"), brain)[0]
         np.testing.assert_allclose(row.score, expected, rtol=0, atol=1e-6)  # csv: 6 significant digits
+    # group tests over the 2 subjects (4 sign flips: p >= 0.5) and the paired table of the one layer
+    assert rsa.group_t.notna().all() and (rsa.group_p_sign_flip >= 0.5).all()
+    assert len(pd.read_csv(results / "paired.csv")) == 0  # one model, one layer: no pair
     brain_store = store.open_dataset(results / "brain" / "pre" / "sub-01.zarr", group="B")
     assert list(brain_store.stimulus_id.values) == list(IDS)  # the stimulus set's order
     back = np.argsort(position)  # file row of each stimulus of the set

@@ -22,6 +22,7 @@ DEFAULTS = {
     "rsa": {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": 100},
     "similarity": {"metrics": ["cka_linear", "mutual_knn"]},
     "time_resolved": {"window": 1, "latency_window": [0.0, 0.5], "ci": 0.95, "outer_folds": 5},
+    "inference": {"n_bootstrap": 1000, "n_permutations": 10000, "ci": 0.95},
 }
 MODEL_DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
 GLM_DEFAULTS = {"method": "lsa", "hrf_model": "glover", "drift_model": "cosine", "high_pass": 0.01,
