@@ -32,6 +32,7 @@ include: "rules/simulate.smk"
 include: "rules/fmri.smk"
 include: "rules/rdms.smk"
 include: "rules/encoding.smk"
+include: "rules/banded.smk"
 include: "rules/rsa.smk"
 include: "rules/similarity.smk"
 include: "rules/meg.smk"
@@ -42,6 +43,7 @@ include: "rules/decode.smk"
 rule all:
     input:
         PLAN.similarity_stores(),
+        PLAN.banded_stores(),
         f"{R}/summary.csv",
         f"{R}/recovery.csv",
         PLAN.figures(),

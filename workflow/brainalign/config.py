@@ -104,6 +104,9 @@ def validate_config(config: dict, schema_path) -> dict:
         _resolve_paths(model, ("weights", "path"), shared)
         if model.get("weights"):
             _check_exists(model["weights"], f"models.{name}.weights")
+    for name, bands in cfg["encoding"].get("banded", {}).items():
+        for k, band in enumerate(bands):
+            _check_generator(band, cfg, f"encoding.banded.{name}.{k}")
     for name, ds in cfg["datasets"].items():
         where = f"datasets.{name}"
         if ds["stimuli"] not in cfg["stimuli"]:

@@ -9,6 +9,7 @@ Layout under ``results_dir`` (``R``)::
                                                 its precomputed RDMs, one group per ROI)
     R/encoding/{dataset}/sub-{sub}/{model}.zarr ridge encoding scores, one group per ROI
     R/rsa/{dataset}/sub-{sub}/{model}.zarr      RSA scores and RDMs
+    R/banded/{dataset}/sub-{sub}/{name}.zarr    banded ridge and variance partition (``encoding.banded``)
     R/similarity/{stimset}.zarr                 model-model similarity of every layer pair
     R/decoding/{dataset}/sub-{sub}.zarr         leave-one-run-out decoding (studies with ``decoding``)
     R/scores.zarr                               every score with its bootstrap samples and ceiling
@@ -131,6 +132,16 @@ class StudyPlan:
             return [self.brain_store(dataset, s) for s in subjects]
         return [self.result_store(method, dataset, s, m) for s in subjects
                 for m in self.models_for(self.stimset_of(dataset))]
+
+    def banded_stores(self) -> list[str]:
+        """One store per fMRI dataset x subject x banded model (``encoding.banded``) whose feature
+        spaces' models all see the dataset's stimulus set."""
+        out = []
+        for name, bands in self.config["encoding"].get("banded", {}).items():
+            for d in self.datasets():
+                if {b["model"] for b in bands} <= set(self.models_for(self.stimset_of(d))):
+                    out += [f"{self.root}/banded/{d}/sub-{s}/{name}.zarr" for s in self.config["datasets"][d]["subjects"]]
+        return out
 
     def figures(self) -> list[str]:
         """Every figure: score by layer; RDMs and brain map per dataset; model x model similarity
