@@ -123,3 +123,34 @@ def test_figure_title_names_an_indistinguishable_runner_up():
     assert best_title(part) == "best: m b (0.52)\nindistinguishable from m a"
     part.loc[0, "vs_best_low"] = 0.005  # the interval of best - runner-up above 0
     assert best_title(part) == "best: m b (0.52)"
+
+
+def test_condensed_positions_reorder_like_squareform(rng):
+    from scipy.spatial.distance import squareform
+
+    order = np.array([f"s{k}" for k in rng.permutation(9)])
+    rdm = rng.random(36)
+    ids = sorted(order[:7])  # a subset, in another order
+    square = squareform(rdm)
+    where = [list(order).index(s) for s in ids]
+    np.testing.assert_array_equal(rdm[inference.condensed_positions(order, ids)],
+                                  squareform(square[np.ix_(where, where)], checks=False))
+
+
+def test_study_families_rescore_the_stored_rsa_scores_and_pair_every_layer(study):
+    """On the test study: the RSA stores re-read in one stimulus order give each subject's stored
+    score (1e-7), and paired.csv holds every pair of the 12 layers of each family."""
+    import xarray as xr
+
+    paths = sorted(study.glob("rsa/sim/sub-*/*.zarr"))
+    families = inference.rsa_families(paths, n_bootstrap=5, seed=0)
+    scores = xr.open_zarr(study / "scores.zarr").to_dataframe().reset_index()
+    for fam in families:
+        for s, subject in enumerate(fam.subjects):
+            part = scores[(scores.method == "rsa") & (scores.subject == subject) & (scores["roi"] == fam.roi)]
+            stored = part.drop_duplicates("entry").set_index(["model", "layer"]).score
+            np.testing.assert_allclose(fam.x[s], stored.loc[fam.candidates].to_numpy(), rtol=1e-7)
+    paired = pd.read_csv(study / "paired.csv")
+    assert len(paired) == 3 * 3 * 66  # (encoding r, R², RSA) x ROIs x 12 * 11 / 2 pairs
+    recovery = pd.read_csv(study / "recovery.csv", dtype={"subject": str})
+    assert not recovery.indistinguishable.any() and (recovery.margin_low > 0).all()

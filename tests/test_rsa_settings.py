@@ -170,8 +170,23 @@ def test_rsa_stage_applies_each_setting(tmp_path, rng, extra):
     model = settings.layer_rdm(feats[rows], spec)
     expected = compare(model, brain_rdm, spec["comparator"]) ** (2 if spec.get("squared") else 1)
     np.testing.assert_allclose(ds.score.values[0, 0], expected, rtol=1e-10)
+    assert ds.brain_rdm.attrs["description"] == settings.brain_rdm_description(spec, False)
     assert ds.attrs["metric"] == settings.metric_name(spec) and ds.sizes["bootstrap"] == (
         0 if spec["comparator"].startswith("whitened") else 4)
     if not extra:  # the defaults: the correlation RDM of stimulus means, as before the settings
         means = np.stack([x[conds == s].mean(0) for s in order])
         np.testing.assert_allclose(ds.brain_rdm.values[0], compute_rdm(means, "correlation"), rtol=1e-12)
+
+
+def test_meg_studies_refuse_distances_time_resolved_rsa_lacks():
+    import yaml
+
+    from brainalign.config import ConfigError, validate_config
+    from study_runner import PROJECT
+
+    cfg = yaml.safe_load((PROJECT / "config" / "test.yaml").read_text())
+    cfg["rsa"]["rdm"] = "mahalanobis"
+    with pytest.raises(ConfigError, match=r"key 'rsa\.rdm' is 'mahalanobis', which time-resolved RSA of the MEG/EEG"):
+        validate_config(cfg, PROJECT / "config" / "schema.yaml")
+    del cfg["datasets"]["meg"]
+    assert validate_config(cfg, PROJECT / "config" / "schema.yaml")["rsa"]["rdm"] == "mahalanobis"

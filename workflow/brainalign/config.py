@@ -104,6 +104,10 @@ def validate_config(config: dict, schema_path) -> dict:
         _resolve_paths(model, ("weights", "path"), shared)
         if model.get("weights"):
             _check_exists(model["weights"], f"models.{name}.weights")
+    meg = [d for d, ds in cfg["datasets"].items() if ds.get("modality") == "meg"]
+    if meg and cfg["rsa"]["rdm"] in ("mahalanobis", "crossnobis"):
+        raise ConfigError(f"config: key 'rsa.rdm' is {cfg['rsa']['rdm']!r}, which time-resolved RSA of the MEG/EEG "
+                          f"dataset(s) {meg} does not offer (euclidean, sqeuclidean, correlation, cosine)")
     for name, bands in cfg["encoding"].get("banded", {}).items():
         for k, band in enumerate(bands):
             _check_generator(band, cfg, f"encoding.banded.{name}.{k}")

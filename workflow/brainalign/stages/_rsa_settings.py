@@ -137,6 +137,20 @@ def subject_ceilings(subject_rdms: np.ndarray, spec: dict) -> tuple[np.ndarray, 
     return nc.lower_per_subject ** power, nc.upper_per_subject ** power
 
 
+def brain_rdm_description(spec: dict, precomputed: bool) -> str:
+    """What the stored brain RDMs are, in words."""
+    if precomputed:
+        return "precomputed brain RDM (modality: rdm), in the stimulus set's order"
+    if spec["rdm"] == "crossnobis":
+        return (f"crossnobis distance over {spec.get('crossnobis_partition', 'run')}s with the noise precision of "
+                f"the betas' residuals ({spec.get('noise_shrinkage', 'shrinkage_diag')}), / voxels")
+    if spec["rdm"] == "mahalanobis":
+        return (f"Mahalanobis distance between stimulus-averaged betas with the noise precision of the betas' "
+                f"residuals ({spec.get('noise_shrinkage', 'shrinkage_diag')}), / voxels")
+    return (f"{spec['rdm']} distance between stimulus-averaged betas"
+            + (", each voxel z-scored over stimuli" if spec.get("standardize") else ""))
+
+
 def settings_attrs(spec: dict) -> dict:
     """The settings an RSA store records as attributes (defaults filled in)."""
     return {"standardize": int(bool(spec.get("standardize"))), "squared": int(bool(spec.get("squared"))),

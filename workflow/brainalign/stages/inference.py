@@ -3,7 +3,7 @@
 A *family* is one dataset x ROI x method x metric: its ``K`` candidates (every model x layer)
 scored in each of ``S`` subjects, ``x`` (S, K), and rescored on ``B`` resamples shared by every
 candidate, ``R`` (S, B, K): for RSA the same stimuli drawn for every subject (from the stored RDMs
-put in one stimulus order, sorted ids; :func:`brainalign.metrics.rsa_stats.compare_resampled`),
+put in one stimulus order, sorted ids, without square matrices; :func:`brainalign.metrics.rsa_stats.compare_resampled`),
 for encoding the voxels of each subject (mean over drawn voxels of the per-voxel score; voxels
 are not shared across subjects). With them (:mod:`brainalign.metrics.paired`):
 
@@ -34,7 +34,6 @@ from ..metrics.paired import (indistinguishable, percentile_interval, sign_flip_
                               two_factor_samples)
 from ..metrics.rsa_compare import compare
 from ..metrics.rsa_stats import _resampled_scores
-from ..results import square_rdms
 from ._rsa_settings import metric_name
 
 DEFAULTS = {"n_bootstrap": 1000, "n_permutations": 10000, "ci": 0.95}
@@ -78,7 +77,6 @@ def rsa_families(paths, n_bootstrap: int, seed) -> list[Family]:
         models = sorted(first_models)
         ids = sorted(set.intersection(*(set(ds.stimulus_id.values.astype(str)) for m in subjects.values()
                                         for ds, _ in m.values())))
-        i, j = np.triu_indices(len(ids), 1)
         params = next(iter(first_models.values()))[1]
         method, power = params["comparator"], 2 if params.get("squared") else 1
         draws = (np.zeros((0, len(ids)), dtype=int) if method.startswith("whitened") else
@@ -86,16 +84,27 @@ def rsa_families(paths, n_bootstrap: int, seed) -> list[Family]:
         layers = {m: first_models[m][0].layer.values.astype(str) for m in models}
         candidates = [(m, layer) for m in models for layer in layers[m]]
         rois = sorted(set.intersection(*(set(m[models[0]][0].roi.values.astype(str)) for m in subjects.values())))
-        model_rdms = [np.concatenate([square_rdms(subjects[subject][m][0], "model_rdm")
-                                      .sel(stimulus_id=ids, other=ids).values[:, i, j] for m in models])
-                      for subject in names]
+        pairs = {s: condensed_positions(subjects[s][models[0]][0].stimulus_id.values.astype(str), ids)
+                 for s in names}  # one stimulus order per subject, shared by its models
+        model_rdms = [np.concatenate([subjects[s][m][0].model_rdm.values[:, pairs[s]] for m in models])
+                      for s in names]
         for roi in rois:
-            data = [square_rdms(subjects[subject][models[0]][0].sel(roi=[roi]), "brain_rdm")
-                    .sel(stimulus_id=ids, other=ids).values[0][i, j] for subject in names]
+            data = [subjects[s][models[0]][0].brain_rdm.sel(roi=roi).values[pairs[s]] for s in names]
             families.append(rsa_family(Family(dataset, roi, "rsa", metric_name(params), candidates, names,
                                               np.zeros(0), np.zeros(0), "stimuli"),
                                        data, model_rdms, method, power, draws))
     return families
+
+
+def condensed_positions(order, ids) -> np.ndarray:
+    """Index into a condensed RDM over stimuli ``order`` of each pair of ``ids`` (a subset of
+    ``order``), in scipy's pair order over ``ids``: the RDM re-ordered without its square form."""
+    position = {s: k for k, s in enumerate(np.asarray(order).tolist())}
+    p = np.array([position[s] for s in ids], dtype=np.int64)
+    a, b = np.triu_indices(len(ids), 1)
+    lo, hi = np.minimum(p[a], p[b]), np.maximum(p[a], p[b])
+    n = len(position)
+    return n * lo - lo * (lo + 1) // 2 + hi - lo - 1
 
 
 def rsa_family(family: Family, data_rdms, model_rdms, method: str, power: int, draws: np.ndarray) -> Family:

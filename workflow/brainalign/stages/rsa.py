@@ -25,7 +25,8 @@ import xarray as xr
 from .. import store
 from ..metrics.rdm import pair_indices
 from ._align import layer_rows
-from ._rsa_settings import layer_rdm, roi_rdm, score_rdms, settings_attrs, too_few_units
+from ._rsa_settings import (brain_rdm_description, layer_rdm, roi_rdm, score_rdms, settings_attrs,
+                            too_few_units)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
             log.warning("ROI %r left out of RSA: %s", roi, skipped[roi])
             continue
         rois.append(roi)
+        precomputed = "rdm" in ds
         ids, rdm = roi_rdm(ds, spec, where=f"{brain} ROI {roi!r}")
         if order is None:
             order = ids
@@ -73,5 +75,5 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
                **settings_attrs(spec)})
     ds["score"].attrs["description"] = f"{spec['comparator']} correlation of the ROI's and the layer's RDMs"
     ds["bootstrap_stimuli"].attrs["description"] = "stimulus indices drawn by each bootstrap sample"
-    ds["brain_rdm"].attrs["description"] = f"{spec['rdm']} distance between stimulus-averaged betas"
+    ds["brain_rdm"].attrs["description"] = brain_rdm_description(spec, precomputed)
     store.write_dataset(out, ds, stage="rsa", params=spec, inputs=[brain, features], seed=seed)
