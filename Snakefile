@@ -51,7 +51,9 @@ include: "rules/stimuli.smk"
 include: "rules/features.smk"
 include: "rules/simulate.smk"
 include: "rules/fmri.smk"
+include: "rules/rdms.smk"
 include: "rules/encoding.smk"
+include: "rules/banded.smk"
 include: "rules/rsa.smk"
 include: "rules/similarity.smk"
 include: "rules/meg.smk"
@@ -62,6 +64,7 @@ include: "rules/decode.smk"
 rule all:
     input:
         PLAN.similarity_stores(),
+        PLAN.banded_stores(),
         f"{R}/summary.csv",
         f"{R}/recovery.csv",
         PLAN.figures(),

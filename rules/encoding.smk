@@ -12,8 +12,9 @@ ENCODING_COMMAND = ("brainalign encoding --spec {params.spec:q} --seed {params.s
                     "--features {input.features:q}")
 
 
-# the encoding section without `unit_jobs`, which only splits the work and is no part of the results
-ENCODING_CONFIG = {k: v for k, v in config["encoding"].items() if k != "unit_jobs"}
+# the encoding section without `unit_jobs`, which only splits the work and is no part of the results,
+# and without `banded`, the models of rules/banded.smk
+ENCODING_CONFIG = {k: v for k, v in config["encoding"].items() if k not in ("unit_jobs", "banded")}
 
 
 def encoding_spec(wc):

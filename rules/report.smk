@@ -10,8 +10,9 @@ rule summarize:
         summary=report(f"{R}/summary.csv", caption="../report/summary.rst", category="Tables"),
         table=report(f"{R}/summary.html", caption="../report/summary.rst", category="Tables"),
         recovery=report(f"{R}/recovery.csv", caption="../report/recovery.rst", category="Tables"),
+        paired=f"{R}/paired.csv",
     params:
-        spec=lambda wc: as_json({"datasets": config["datasets"], "results_dir": R}),
+        spec=lambda wc: as_json({"datasets": config["datasets"], "results_dir": R, "inference": config["inference"]}),
         out=lambda wc, output: Path(output.summary).parent,
         seed=config["seed"],
     conda:

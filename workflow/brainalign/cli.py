@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--bids", type=Path, required=True)
     s.add_argument("--subject", required=True)
     s.add_argument("--stimuli", type=Path, required=True)
+    s = stage("rdms", "one subject's precomputed brain RDMs (modality: rdm) as a brain store")
+    s.add_argument("--subject", required=True)
+    s.add_argument("--stimuli", type=Path, required=True)
     for name, help_ in (("encoding", "cross-validated ridge encoding of every layer"),
                         ("rsa", "representational similarity analysis of every layer"),
                         ("meg_align", "time-resolved RSA and ridge encoding of every layer (MEG/EEG)")):
@@ -62,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--features", type=Path, required=True)
         if name == "encoding":
             s.add_argument("--part", help="encode only part K of N of every ROI's units (K/N, K = 0..N-1)")
+    s = stage("banded", "banded ridge over several feature spaces and variance partitioning")
+    s.add_argument("--brain", type=Path, required=True)
+    s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
     s = stage("gather", "join the unit parts of a scattered encoding into one store")
     s.add_argument("--parts", type=Path, nargs="+", required=True, help="the part stores, in part order")
     s = stage("decode", "leave-one-run-out decoding of the stimulus labels from the betas")

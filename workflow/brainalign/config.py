@@ -23,6 +23,7 @@ DEFAULTS = {
     "rsa": {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": 100},
     "similarity": {"metrics": ["cka_linear", "mutual_knn"]},
     "time_resolved": {"window": 1, "latency_window": [0.0, 0.5], "ci": 0.95, "outer_folds": 5},
+    "inference": {"n_bootstrap": 1000, "n_permutations": 10000, "ci": 0.95},
 }
 MODEL_DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
 GLM_DEFAULTS = {"method": "lsa", "hrf_model": "glover", "drift_model": "cosine", "high_pass": 0.01,
@@ -42,6 +43,8 @@ FMRI_ONLY = ("layout", "derivatives", "space", "res", "bold", "confounds", "rois
 GLM_ONLY = ("derivatives", "space", "res", "bold", "session", "confounds", "glm", "simulate")
 MEG_ONLY = ("files", "datatype", "stimulus_table", "drop_unknown", "average", "events", "preprocessing",
             "simulate_meg")
+RDM_ONLY = ("rdms", "stimulus_ids")
+ONLY = {"fmri": FMRI_ONLY, "meg": MEG_ONLY, "rdm": RDM_ONLY}
 
 
 class ConfigError(ValueError):
@@ -110,18 +113,27 @@ def validate_config(config: dict, schema_path) -> dict:
         _resolve_paths(model, ("weights", "path"), shared)
         if model.get("weights"):
             _check_exists(model["weights"], f"models.{name}.weights")
+    meg = [d for d, ds in cfg["datasets"].items() if ds.get("modality") == "meg"]
+    if meg and cfg["rsa"]["rdm"] in ("mahalanobis", "crossnobis"):
+        raise ConfigError(f"config: key 'rsa.rdm' is {cfg['rsa']['rdm']!r}, which time-resolved RSA of the MEG/EEG "
+                          f"dataset(s) {meg} does not offer (euclidean, sqeuclidean, correlation, cosine)")
+    for name, bands in cfg["encoding"].get("banded", {}).items():
+        for k, band in enumerate(bands):
+            _check_generator(band, cfg, f"encoding.banded.{name}.{k}")
     for name, ds in cfg["datasets"].items():
         where = f"datasets.{name}"
         if ds["stimuli"] not in cfg["stimuli"]:
             raise ConfigError(f"config: key '{where}.stimuli' names stimulus set {ds['stimuli']!r}, "
                               f"which is not under 'stimuli' ({sorted(cfg['stimuli'])})")
         modality = ds.setdefault("modality", "fmri")
-        foreign = [k for k in (MEG_ONLY if modality == "fmri" else FMRI_ONLY) if k in ds]
+        foreign = [(k, other) for other, keys in ONLY.items() if other != modality for k in keys if k in ds]
         if foreign:
-            raise ConfigError(f"config: key '{where}.{foreign[0]}' does not apply to a {modality} dataset "
-                              f"(set '{where}.modality' to {'meg' if modality == 'fmri' else 'fmri'}?)")
+            raise ConfigError(f"config: key '{where}.{foreign[0][0]}' does not apply to a {modality} dataset "
+                              f"(set '{where}.modality' to {foreign[0][1]}?)")
         if modality == "meg":
             cfg["datasets"][name] = _meg_dataset(ds, cfg, where, shared)
+        elif modality == "rdm":
+            cfg["datasets"][name] = _rdm_dataset(ds, where, shared)
         else:
             _fmri_dataset(ds, cfg, where, shared)
     return cfg
@@ -242,6 +254,27 @@ def _meg_dataset(ds: dict, cfg: dict, where: str, shared: str) -> dict:
     _check_exists(ds["path"], f"{where}.path", folder=True)
     if isinstance(ds.get("stimulus_table"), str):
         _check_exists(ds["stimulus_table"], f"{where}.stimulus_table")
+    return ds
+
+
+def _rdm_dataset(ds: dict, where: str, shared: str) -> dict:
+    """A resolved precomputed-RDM dataset: each ROI's ``rdms`` entry as ``{file, key}``,
+    ``{shared_data}`` replaced, every subject's file and the ids file checked to exist."""
+    from .plan import subject_file
+
+    if "rdms" not in ds:
+        raise ConfigError(f"config: missing required key '{where}.rdms' (ROI -> RDM file)")
+    ds["rdms"] = {roi: dict(entry) if isinstance(entry, dict) else {"file": entry}
+                  for roi, entry in ds["rdms"].items()}
+    for roi, entry in ds["rdms"].items():
+        _resolve_paths(entry, ("file", "stimulus_ids"), shared)
+        for sub in ds["subjects"]:
+            _check_exists(subject_file(entry["file"], sub), f"{where}.rdms.{roi}")
+        if "stimulus_ids" in entry:
+            _check_exists(entry["stimulus_ids"], f"{where}.rdms.{roi}.stimulus_ids")
+    _resolve_paths(ds, ("stimulus_ids",), shared)
+    if "stimulus_ids" in ds:
+        _check_exists(ds["stimulus_ids"], f"{where}.stimulus_ids")
     return ds
 
 

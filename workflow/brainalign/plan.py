@@ -5,9 +5,11 @@ Layout under ``results_dir`` (``R``)::
     R/stimuli/{stimset}.zarr                    rendered stimuli
     R/features/{stimset}/{model}.zarr           activations, one group per layer
     R/bids/{dataset}/                           simulated BIDS dataset (simulated studies only)
-    R/brain/{dataset}/sub-{sub}.zarr            single-trial betas, one group per ROI
+    R/brain/{dataset}/sub-{sub}.zarr            single-trial betas, one group per ROI (``modality: rdm``:
+                                                its precomputed RDMs, one group per ROI)
     R/encoding/{dataset}/sub-{sub}/{model}.zarr ridge encoding scores, one group per ROI
     R/rsa/{dataset}/sub-{sub}/{model}.zarr      RSA scores and RDMs
+    R/banded/{dataset}/sub-{sub}/{name}.zarr    banded ridge and variance partition (``encoding.banded``)
     R/similarity/{stimset}.zarr                 model-model similarity of every layer pair
     R/decoding/{dataset}/sub-{sub}.zarr         leave-one-run-out decoding (studies with ``decoding``)
     R/scores.zarr                               every score with its bootstrap samples and ceiling
@@ -28,6 +30,20 @@ import re
 
 IMAGE_KINDS = {"shapes", "image_folder"}
 TEXT_KINDS = {"shapes", "words"}
+
+
+def subject_file(pattern: str, subject: str) -> str:
+    """The file of ``subject`` from a ``modality: rdm`` dataset's ``rdms`` path (``{subject}``
+    replaced; a path without it holds every subject)."""
+    return pattern.replace("{subject}", subject)
+
+
+def rdm_files(spec: dict, subject: str) -> list[str]:
+    """Every file read for ``subject`` of a resolved ``modality: rdm`` dataset ``spec``: each ROI's
+    RDM file and the ids files."""
+    entries = [spec, *spec["rdms"].values()]
+    files = [subject_file(entry["file"], subject) for entry in spec["rdms"].values()]
+    return sorted(set(files)) + sorted({e["stimulus_ids"] for e in entries if "stimulus_ids" in e})
 
 
 class StudyPlan:
@@ -56,6 +72,10 @@ class StudyPlan:
     def brain_store(self, dataset: str, sub: str) -> str:
         return f"{self.root}/brain/{dataset}/sub-{sub}.zarr"
 
+    def rdm_files(self, dataset: str, sub: str) -> list[str]:
+        """The files of a subject's precomputed RDMs (``modality: rdm``), and their ids file."""
+        return rdm_files(self.config["datasets"][dataset], sub)
+
     def result_store(self, method: str, dataset: str, sub: str, model: str) -> str:
         return f"{self.root}/{method}/{dataset}/sub-{sub}/{model}.zarr"
 
@@ -69,9 +89,10 @@ class StudyPlan:
         return [m for m, spec in self.config["models"].items()
                 if kind in (IMAGE_KINDS if spec["input"] == "image" else TEXT_KINDS)]
 
-    def datasets(self, modality: str = "fmri") -> list[str]:
-        """Datasets of one modality (``fmri`` or ``meg``), in config order."""
-        return [d for d, spec in self.config["datasets"].items() if spec.get("modality", "fmri") == modality]
+    def datasets(self, modality: str | tuple[str, ...] = "fmri") -> list[str]:
+        """Datasets of one modality (``fmri``, ``meg`` or ``rdm``) or of several, in config order."""
+        wanted = (modality,) if isinstance(modality, str) else modality
+        return [d for d, spec in self.config["datasets"].items() if spec.get("modality", "fmri") in wanted]
 
     def dataset_pattern(self, modality: str, betas: bool | None = None) -> str:
         """Regular expression matching exactly the dataset names of one modality (a wildcard
@@ -87,8 +108,10 @@ class StudyPlan:
 
     def result_stores(self, method: str, modality: str = "fmri") -> list[str]:
         """Every encoding or RSA store (``meg_align`` with ``modality="meg"``):
-        dataset x subject x model."""
-        return [path for d in self.datasets(modality) for path in self.dataset_stores(method, d)]
+        dataset x subject x model. RSA of ``fmri`` also covers the precomputed RDMs of ``rdm``
+        datasets."""
+        modalities = (modality, "rdm") if method == "rsa" and modality == "fmri" else modality
+        return [path for d in self.datasets(modalities) for path in self.dataset_stores(method, d)]
 
     def decoding_stores(self) -> list[str]:
         """One decoding store per dataset x subject when the study has a ``decoding`` section."""
@@ -113,12 +136,23 @@ class StudyPlan:
         return [self.result_store(method, dataset, s, m) for s in subjects
                 for m in self.models_for(self.stimset_of(dataset))]
 
+    def banded_stores(self) -> list[str]:
+        """One store per fMRI dataset x subject x banded model (``encoding.banded``) whose feature
+        spaces' models all see the dataset's stimulus set."""
+        out = []
+        for name, bands in self.config["encoding"].get("banded", {}).items():
+            for d in self.datasets():
+                if {b["model"] for b in bands} <= set(self.models_for(self.stimset_of(d))):
+                    out += [f"{self.root}/banded/{d}/sub-{s}/{name}.zarr" for s in self.config["datasets"][d]["subjects"]]
+        return out
+
     def figures(self) -> list[str]:
         """Every figure: score by layer; RDMs and brain map per dataset; model x model similarity
         when a stimulus set has two models, and its consistency when two sets have."""
         figures = [f"{self.root}/figures/score_by_layer.png"]
         for d in self.datasets():
             figures += [f"{self.root}/figures/rdms_{d}.png", f"{self.root}/figures/brain_map_{d}.png"]
+        figures += [f"{self.root}/figures/rdms_{d}.png" for d in self.datasets("rdm")]
         if self.similarity_sets():
             figures.append(f"{self.root}/figures/model_similarity.png")
         if len(self.similarity_sets()) >= 2:

@@ -11,7 +11,8 @@ method x metric x ROI x model x layer, over the ``S`` subjects:
 
 The x axis is the layer's relative depth among the model's extracted layers,
 ``index / (n_layers - 1)``, so models of different depths share it; the panel's title names
-its best model and layer. R² is in the summary, not in this figure (Pearson r is drawn).
+its best model and layer, and the runner-up when their difference's interval over subjects and
+stimuli (or voxels) contains 0 (``vs_best_low <= 0``: "indistinguishable"). R² is in the summary, not in this figure (Pearson r is drawn).
 """
 
 from __future__ import annotations
@@ -47,11 +48,23 @@ def layer_curves(scores: xr.Dataset) -> pd.DataFrame:
             low, high = np.nanpercentile(mean_boot, [2.5, 97.5])
             ceiling, ceiling_low = np.nanmean(g.ceiling), np.nanmean(g.ceiling_low)
         rows.append(dict(zip(GROUP, key), score=g.score.mean(), ci_low=low, ci_high=high, ceiling=ceiling,
-                         ceiling_low=ceiling_low, n_subjects=g.subject.nunique()))
+                         ceiling_low=ceiling_low, n_subjects=g.subject.nunique(),
+                         vs_best_low=g.vs_best_low.iloc[0] if "vs_best_low" in g else np.nan))
     curves = pd.DataFrame(rows)
     n_layers = curves.groupby(["dataset", "model"]).layer_index.transform("max")
     curves["depth"] = curves.layer_index / n_layers.clip(lower=1)
     return curves
+
+
+def best_title(part: pd.DataFrame) -> str:
+    """"best: model layer (score)", and "indistinguishable from" the runner-up when the interval of
+    their difference (``vs_best_low`` of :mod:`brainalign.stages.inference`) reaches 0."""
+    ranked = part.dropna(subset=["score"]).sort_values("score", ascending=False)
+    best = ranked.iloc[0]
+    title = f"best: {best.model} {best.layer} ({best.score:.2f})"
+    if len(ranked) > 1 and not ranked.iloc[1].vs_best_low > 0:
+        title = f"{title}\nindistinguishable from {ranked.iloc[1].model} {ranked.iloc[1].layer}"
+    return title
 
 
 def _ceiling(ax, part: pd.DataFrame) -> None:
@@ -99,8 +112,7 @@ def plot_score_by_layer(scores: xr.Dataset, path) -> pd.DataFrame:
                     ax.plot(g.depth, g.score, "o-", color=colours[model], ms=4, lw=1.5)
                 ax.axhline(0, color="0.6", lw=0.7)
                 where = f"{dataset}: " if len(set(d for d, _, _ in rows)) > 1 else ""
-                best = part.loc[part.score.dropna().idxmax()]
-                ax.set_title(f"{where}ROI {roi}, {method}\nbest: {best.model} {best.layer} ({best.score:.2f})")
+                ax.set_title(f"{where}ROI {roi}, {method}\n{best_title(part)}")
                 if c == 0:
                     ax.set_ylabel(Y_LABELS.get(metric, f"{metric} score"))
                 if r == len(rows) - 1:

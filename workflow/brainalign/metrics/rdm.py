@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .rdm_forms import CONVERT_HINT
+
 __all__ = [
     "PATTERN_METHODS",
     "compute_rdm",
@@ -35,8 +37,7 @@ def n_conditions_from_pairs(n_pairs: int, name: str = "rdm") -> int:
     n = int(round((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
     if n * (n - 1) // 2 != n_pairs:
         raise ValueError(f"{name}: length {n_pairs} is not n (n - 1) / 2 for any number of "
-                         "conditions n; expected a condensed RDM (upper triangle, squareform "
-                         "order)")
+                         f"conditions n; {CONVERT_HINT}")
     return n
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .rdm import PATTERN_METHODS, compute_rdm, crossnobis_rdm, n_conditions_from_pairs
+from .rdm_forms import is_single_rdm
 from .rsa_compare import COMPARE_METHODS, as_rdm_stack, check_method, compare
 from .rsa_stats import (bootstrap_stimuli, bootstrap_subjects, compare_resampled,
                         noise_ceiling, permutation_test, pool_rdms)
@@ -82,7 +83,7 @@ def rsa_scores(model_rdms, data_rdms, method: str = "spearman", *,
         raise ValueError(f"n_permutations: expected an integer >= 0, got {n_permutations!r}")
     models = as_rdm_stack(model_rdms, "model_rdms")
     data = as_rdm_stack(data_rdms, "data_rdms", models.shape[1])
-    subjects = np.ndim(data_rdms) == 2
+    subjects = not is_single_rdm(data_rdms)
     boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
 
     per_subject = np.stack([compare(models, d, method, n_jobs=n_jobs) for d in data])

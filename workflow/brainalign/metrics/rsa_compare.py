@@ -38,6 +38,7 @@ import scipy.sparse
 
 from .rank_kernels import average_ranks, rank_order, spearman_with, tau_a_value
 from .rdm import n_conditions_from_pairs, pair_indices
+from .rdm_forms import condensed_stack, is_single_rdm
 
 __all__ = ["COMPARE_METHODS", "compare", "check_method", "as_rdm_stack", "transformed",
            "double_centred", "unit_rows", "average_ranks", "tau_a", "n_workers"]
@@ -56,14 +57,15 @@ def check_method(method: str) -> str:
 
 def as_rdm_stack(rdms, name: str, n_pairs: int | None = None) -> np.ndarray:
     """``rdms`` as a 2-D float array (n_rdms, n_pairs), checked: numeric, finite,
-    condensed length of at least 3 conditions (and equal to ``n_pairs`` if given)."""
+    condensed length of at least 3 conditions (and equal to ``n_pairs`` if given). Square
+    RDMs (symmetric, zero diagonal) are accepted and condensed (:mod:`.rdm_forms`)."""
     x = np.asarray(rdms)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise TypeError(f"{name}: expected a real numeric array, got dtype {x.dtype}")
-    if x.ndim not in (1, 2):
-        raise ValueError(f"{name}: expected a condensed RDM (n_pairs,) or a stack "
-                         f"(n_rdms, n_pairs), got shape {x.shape}")
-    x = np.atleast_2d(x)
+    if x.ndim not in (1, 2, 3):
+        raise ValueError(f"{name}: expected a condensed RDM (n_pairs,), a square RDM (n, n) or a "
+                         f"stack (n_rdms, n_pairs) or (n_rdms, n, n), got shape {x.shape}")
+    x = condensed_stack(x, name)[0]
     if x.shape[0] == 0:
         raise ValueError(f"{name}: no RDM given (shape {x.shape})")
     if n_pairs is not None and x.shape[1] != n_pairs:
@@ -185,7 +187,7 @@ def compare(model_rdms, data_rdm, method: str = "spearman", *, n_jobs: int | Non
     other methods transform models in blocks of at most 64 MiB.
     """
     method = check_method(method)
-    single = np.ndim(model_rdms) == 1
+    single = is_single_rdm(model_rdms)
     models = as_rdm_stack(model_rdms, "model_rdms")
     data = as_rdm_stack(data_rdm, "data_rdm", models.shape[1])
     if data.shape[0] != 1:

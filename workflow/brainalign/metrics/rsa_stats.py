@@ -15,6 +15,7 @@ import numpy as np
 
 from .rank_kernels import rank_order, tau_a_value
 from .rdm import n_conditions_from_pairs, pair_indices
+from .rdm_forms import is_single_rdm
 from .rsa_compare import (as_rdm_stack, average_ranks, check_method, compare, n_workers,
                           transformed, unit_rows)
 
@@ -52,7 +53,7 @@ def _check_count(value, name: str, minimum: int) -> int:
 
 def _models_and_data(model_rdms, data_rdms):
     """(models (m, p), data (S, p), single_model) from a model stack and 1 or S data RDMs."""
-    single = np.ndim(model_rdms) == 1
+    single = is_single_rdm(model_rdms)
     models = as_rdm_stack(model_rdms, "model_rdms")
     data = as_rdm_stack(data_rdms, "data_rdms", models.shape[1])
     return models, data, single
@@ -60,7 +61,7 @@ def _models_and_data(model_rdms, data_rdms):
 
 def _subject_stack(subject_rdms, minimum: int = 2) -> np.ndarray:
     rdms = as_rdm_stack(subject_rdms, "subject_rdms")
-    if np.ndim(subject_rdms) != 2 or rdms.shape[0] < minimum:
+    if is_single_rdm(subject_rdms) or rdms.shape[0] < minimum:
         raise ValueError(f"subject_rdms: expected at least {minimum} subject RDMs, shape "
                          f"(n_subjects, n_pairs), got shape {np.shape(subject_rdms)}")
     return rdms
@@ -91,7 +92,10 @@ def pool_rdms(rdms, method: str = "spearman") -> np.ndarray:
     return (base / norms[:, None]).mean(axis=0)
 
 
-def noise_ceiling(subject_rdms, method: str = "spearman", *,
+POOLINGS = ("rank_mean", "mean")
+
+
+def noise_ceiling(subject_rdms, method: str = "spearman", *, pooling: str = "rank_mean",
                   n_jobs: int | None = None) -> NoiseCeiling:
     """Lower and upper noise ceiling of a group of subject RDMs.
 
@@ -102,7 +106,8 @@ def noise_ceiling(subject_rdms, method: str = "spearman", *,
         upper = mean_s compare(d_s, pool({d_t : all t}))
 
     the same as ``rsatoolbox.inference.boot_noise_ceiling(rdms, method)`` (for the whitened
-    methods, with the whitened pooling noted in :func:`pool_rdms`). A model scored as
+    methods, with the whitened pooling noted in :func:`pool_rdms`). ``pooling="mean"`` pools
+    by the plain mean of the raw RDMs instead (Net2Brain, the Algonauts 2019 evaluation). A model scored as
     the mean over subjects of ``compare(model, d_s)`` is expected below ``upper``; ``lower``
     is what the group's own pooled RDM reaches on a left-out subject.
 
@@ -114,9 +119,12 @@ def noise_ceiling(subject_rdms, method: str = "spearman", *,
     """
     rdms = _subject_stack(subject_rdms)
     method = check_method(method)
-    upper = compare(rdms, pool_rdms(rdms, method), method, n_jobs=n_jobs)
-    lower = np.array([compare(rdms[s], pool_rdms(np.delete(rdms, s, axis=0), method),
-                              method, n_jobs=n_jobs) for s in range(rdms.shape[0])])
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling: expected one of {POOLINGS}, got {pooling!r}")
+    pool = (lambda d: d.mean(axis=0)) if pooling == "mean" else (lambda d: pool_rdms(d, method))
+    upper = compare(rdms, pool(rdms), method, n_jobs=n_jobs)
+    lower = np.array([compare(rdms[s], pool(np.delete(rdms, s, axis=0)), method, n_jobs=n_jobs)
+                      for s in range(rdms.shape[0])])
     return NoiseCeiling(float(lower.mean()), float(upper.mean()), lower, upper)
 
 
@@ -330,7 +338,7 @@ def bootstrap_subjects(model_rdms, subject_rdms, method: str = "spearman", *,
     """
     method = check_method(method)
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 1)
-    single = np.ndim(model_rdms) == 1
+    single = is_single_rdm(model_rdms)
     models = as_rdm_stack(model_rdms, "model_rdms")
     rdms = _subject_stack(subject_rdms)
     if rdms.shape[1] != models.shape[1]:

@@ -12,7 +12,8 @@ One *entry* is a dataset x subject x ROI x model x layer x method x metric. For 
   over stimuli stored by the RSA stage; ``ceiling`` / ``ceiling_low`` = the subject's upper and
   lower noise ceiling over the dataset's subjects (Nili et al. 2014, :func:`brainalign.metrics.
   rsa_stats.noise_ceiling`): its RDM compared with the pooled RDM of all subjects / of the others
-  (NaN with a single subject).
+  (NaN with a single subject), pooled and squared as the RSA settings say
+  (:mod:`._rsa_settings`; metric ``<comparator>_r2`` when squared).
 * decoding (model: the classifier, layer ``betas``), ``accuracy``: leave-one-run-out accuracy with
   its Clopper-Pearson interval, and ``chance`` (1 / number of labels) with the central 95 % range
   of the accuracy at chance (see :mod:`brainalign.stages.decode`); these rows are in
@@ -25,7 +26,11 @@ One *entry* is a dataset x subject x ROI x model x layer x method x metric. For 
   coordinates: what the figures are drawn from;
 * ``summary.csv`` (and ``summary.html``, the same table for the report): one row per entry;
 * ``recovery.csv`` (simulated datasets only): per subject x ROI x method, which layer scored
-  best and whether it is the layer that generated the ROI.
+  best and whether it is the layer that generated the ROI, with the runner-up and whether the two
+  are indistinguishable;
+* ``paired.csv``: paired differences of every pair of layers and models, and ``summary.csv``'s
+  ``group_*`` columns: tests over subjects (:mod:`brainalign.stages.inference`, settings
+  ``inference``).
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ import pandas as pd
 import xarray as xr
 
 from .. import store
-from ..metrics.rsa_stats import noise_ceiling
 from ..results import square_rdms
+from . import inference
+from ._rsa_settings import metric_name, subject_ceilings
 
 log = logging.getLogger(__name__)
 N_VOXEL_BOOTSTRAP = 1000
@@ -82,8 +88,10 @@ def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
     pairs put in one stimulus order common to all subjects of the dataset.
     """
     rdms: dict[str, dict[str, xr.Dataset]] = {}
+    settings = {}
     for path in paths:
         labels = store.read_provenance(path)["params"]
+        settings[labels["dataset"]] = labels
         subjects = rdms.setdefault(labels["dataset"], {})
         if labels["subject"] not in subjects:
             subjects[labels["subject"]] = store.open_dataset(path)[["brain_rdm", "pair_i", "pair_j", "stimulus_id"]].load()
@@ -98,8 +106,7 @@ def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
             if len(stack) < 2:
                 lower = upper = np.full(1, np.nan)
             else:
-                nc = noise_ceiling(stack, first.attrs["comparator"])
-                lower, upper = nc.lower_per_subject, nc.upper_per_subject
+                lower, upper = subject_ceilings(stack, settings[dataset])
             for s, lo, up in zip(ordered, lower, upper):
                 out[dataset, s, roi] = (float(lo), float(up))
     return out
@@ -113,7 +120,7 @@ def rsa_entries(path, ceilings: dict) -> list[dict]:
     for ri, roi in enumerate(ds.roi.values.astype(str)):
         low, up = ceilings[labels["dataset"], labels["subject"], roi]
         for li, layer in enumerate(ds.layer.values.astype(str)):
-            entries.append(_entry(labels, roi, layer, li, "rsa", labels["comparator"], ds.score.values[ri, li],
+            entries.append(_entry(labels, roi, layer, li, "rsa", metric_name(labels), ds.score.values[ri, li],
                                   ds.bootstrap.values[ri, :, li], up, low, ds.sizes["stimulus"]))
     return entries
 
@@ -140,6 +147,17 @@ def scores_dataset(entries: list[dict]) -> xr.Dataset:
     ds["ceiling"].attrs["description"] = "noise ceiling: the score of the noise-free signal (RSA: upper bound)"
     ds["ceiling_low"].attrs["description"] = "RSA lower noise ceiling (leave one subject out); NaN for encoding"
     return ds
+
+
+def with_vs_best(scores: xr.Dataset, intervals: dict) -> xr.Dataset:
+    """``scores`` with ``vs_best_low``, ``vs_best_high`` (entry): the interval of best - this entry
+    in its family (:func:`brainalign.stages.inference.vs_best`; NaN for entries of no family)."""
+    keys = zip(*(scores[c].values.astype(str) for c in ("dataset", "roi", "method", "metric", "model", "layer")))
+    low, high = np.array([intervals.get(k, (np.nan, np.nan)) for k in keys]).reshape(-1, 2).T
+    scores = scores.assign(vs_best_low=("entry", low), vs_best_high=("entry", high))
+    scores["vs_best_low"].attrs["description"] = ("interval of (best - this) over subjects and stimuli (RSA) or "
+                                                  "voxels (encoding) together; 0 inside: indistinguishable")
+    return scores
 
 
 def summary_table(scores: xr.Dataset) -> pd.DataFrame:
@@ -186,16 +204,25 @@ def recovery_table(summary: pd.DataFrame, datasets: dict) -> pd.DataFrame:
 
 
 def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=()) -> None:
-    """Write ``scores.zarr``, ``summary.csv``, ``summary.html`` and ``recovery.csv`` under ``out``."""
+    """Write ``scores.zarr``, ``summary.csv``, ``summary.html``, ``recovery.csv`` and ``paired.csv``
+    under ``out``."""
     rng = np.random.default_rng(seed)
     ceilings = rsa_ceilings(rsa)
     entries = [e for p in encoding for e in encoding_entries(p, rng)] + [e for p in rsa for e in rsa_entries(p, ceilings)]
     scores = scores_dataset(entries)
+    opts = {**inference.DEFAULTS, **spec.get("inference", {})}
+    families = (inference.encoding_families(encoding, opts["n_bootstrap"], seed)
+                + inference.rsa_families(rsa, opts["n_bootstrap"], seed))
+    scores = with_vs_best(scores, inference.vs_best(families, n_bootstrap=opts["n_bootstrap"], ci=opts["ci"],
+                                                    seed=seed))
     summary = summary_table(scores)
+    summary = summary.join(inference.group_columns(summary, n_permutations=opts["n_permutations"], seed=seed))
     decoded = [row for p in decoding for row in decoding_rows(p)]
     if decoded:
         summary = pd.concat([summary, pd.DataFrame(decoded, columns=COLUMNS)], ignore_index=True)
-    recovery = recovery_table(summary, spec["datasets"])
+    recovery = inference.recovery_intervals(recovery_table(summary, spec["datasets"]), families, opts["ci"])
+    paired = inference.paired_table(families, n_bootstrap=opts["n_bootstrap"], n_permutations=opts["n_permutations"],
+                                    ci=opts["ci"], seed=seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     store.write_dataset(out / "scores.zarr", scores, stage="summarize", params=spec,
@@ -204,5 +231,6 @@ def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=()) -> None:
     store.atomic_file(out / "summary.html", lambda p: summary.to_html(p, index=False, float_format="{:.4g}".format,
                                                                  na_rep="", border=0))
     store.atomic_file(out / "recovery.csv", lambda p: recovery.to_csv(p, index=False, float_format="%.6g"))
+    store.atomic_file(out / "paired.csv", lambda p: paired.to_csv(p, index=False, float_format="%.6g"))
     if len(recovery):
         log.info("recovery:\n%s", recovery.to_string(index=False))

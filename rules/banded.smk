@@ -1,0 +1,27 @@
+rule banded:
+    """Banded ridge over the feature spaces of one `encoding.banded` model, with variance partitioning,
+    per ROI of one subject."""
+    input:
+        brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
+        features=lambda wc: sorted({PLAN.features_store(PLAN.stimset_of(wc.dataset), b["model"])
+                                    for b in config["encoding"]["banded"][wc.name]}),
+    output:
+        directory(f"{R}/banded/{{dataset}}/sub-{{sub}}/{{name}}.zarr"),
+    params:
+        spec=lambda wc: as_json({"bands": config["encoding"]["banded"][wc.name], "alphas": config["encoding"]["alphas"],
+                                 "inner_folds": config["encoding"]["inner_folds"], "dataset": wc.dataset,
+                                 "subject": wc.sub, "name": wc.name}),
+        features=lambda wc: " ".join(sorted({f"{b['model']}={PLAN.features_store(PLAN.stimset_of(wc.dataset), b['model'])}"
+                                             for b in config["encoding"]["banded"][wc.name]})),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/banded/{dataset}_sub-{sub}_{name}.log",
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, 6),
+        runtime=runtime_min(10, 120),
+    shell:
+        "brainalign banded --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
+        "--features {params.features} --out {output} > {log} 2>&1"

@@ -1,0 +1,22 @@
+rule rdms:
+    """One subject's precomputed brain RDMs (a `modality: rdm` dataset), checked, one group per ROI."""
+    input:
+        files=lambda wc: PLAN.rdm_files(wc.dataset, wc.sub),
+        stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
+    output:
+        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+    wildcard_constraints:
+        dataset=PLAN.dataset_pattern("rdm"),
+    params:
+        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/rdms/{dataset}_sub-{sub}.log",
+    resources:
+        mem_mb=mem_mb(1000, 4),
+        runtime=10,
+    shell:
+        "brainalign rdms --spec {params.spec:q} --seed {params.seed} --subject {wildcards.sub} "
+        "--stimuli {input.stimuli} --out {output} > {log} 2>&1"
