@@ -139,7 +139,7 @@ def _study(tmp_path, rng, subjects=("01", "02")) -> dict:
         np.savez(tmp_path / f"sub-{s}_A.npz", rdm=rng.random(66), stimulus_ids=IDS)
     scipy.io.savemat(tmp_path / "B.mat", {"B": np.stack([_square(rng, 12) for _ in subjects])})
     (tmp_path / "ids.txt").write_text("\n".join(order) + "\n")
-    return {"seed": 7, "results_dir": str(tmp_path / "results"),
+    return {"seed": 7, "results_dir": str(tmp_path / "results"), "allow_results_outside": True,
             "stimuli": {"words": {"kind": "words", "items": IDS.tolist()}},
             "models": {"rand": RANDOM},
             "datasets": {"pre": {"modality": "rdm", "stimuli": "words", "subjects": list(subjects), "task": "view",
