@@ -9,7 +9,11 @@ coordinates on ``stimulus``. Three kinds are built:
   drawn on a noisy grey background with a seeded jitter, with a caption per image in one of
   several wordings ("a small red square on the left", "on the left, a small red square", ...);
 * ``words``: a list of words or sentences (text only);
-* ``image_folder``: every image file in a folder, resized to a square of ``image_size``.
+* ``image_folder``: the images of a folder, with a stimulus table or subfolders as categories,
+  squared to ``image_size`` (:mod:`brainalign.image_folder`).
+
+:func:`stimulus_inputs` says which inputs (``image``, ``text``) a set provides, without building
+it; :func:`stimulus_coords` gives a set's metadata coordinates for another store's stimuli.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from PIL import Image, ImageDraw
+
+from . import image_folder as folder_sets
 
 SHAPES = ("square", "circle", "triangle", "cross")
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 80, 220),
@@ -37,7 +44,6 @@ CAPTION_TEMPLATES = (
     "a {colour} {shape}, {size}, {where}",
     "the picture shows a {size} {colour} {shape} {where}",
 )
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float,
@@ -118,28 +124,65 @@ def words(items) -> xr.Dataset:
                       coords={"stimulus_id": ("stimulus", ids)})
 
 
-def image_folder(path, *, image_size: int) -> xr.Dataset:
-    """Every image file directly in ``path`` (sorted by name), converted to RGB and resized to
-    ``image_size`` x ``image_size`` (bicubic). The stimulus id is the file name without suffix."""
-    files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"stimuli image_folder: no image files in {path}")
-    images = np.stack([np.asarray(Image.open(f).convert("RGB").resize(
-        (image_size, image_size), Image.Resampling.BICUBIC)) for f in files])
-    return xr.Dataset({"image": (("stimulus", "y", "x", "channel"), images)},
-                      coords={"stimulus_id": ("stimulus", [f.stem for f in files]),
-                              "file": ("stimulus", [f.name for f in files]),
-                              "channel": ["R", "G", "B"]})
+def _column_values(values: pd.Series) -> np.ndarray:
+    """A table column as numbers when every value is one, else as strings."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers.to_numpy() if values.ne("").all() and numbers.notna().all() else values.to_numpy(str)
+
+
+def image_folder(path, *, image_size: int = 224, table=None, resize: str = folder_sets.DEFAULT_RESIZE,
+                 background=folder_sets.DEFAULT_BACKGROUND, caption_column=None) -> xr.Dataset:
+    """The images of ``path`` (with the stimulus ``table``, or subfolders as categories; see
+    :mod:`brainalign.image_folder`), each read as RGB and squared to ``image_size`` by ``resize``.
+
+    Returns ``image`` (stimulus, y, x, channel) uint8, ``text`` when the table has the caption
+    column, and coordinates ``stimulus_id``, ``file`` and every other table column (or ``category``).
+    """
+    spec = {"path": str(path), **({"table": str(table)} if table is not None else {}),
+            **({"caption_column": caption_column} if caption_column is not None else {})}
+    frame = folder_sets.list_stimuli(spec)
+    captions = folder_sets.caption_column(spec, frame)
+    images = folder_sets.load_images([Path(path) / f for f in frame["file"]], size=image_size,
+                                     resize=resize, background=background)
+    data = {"image": (("stimulus", "y", "x", "channel"), images)}
+    if captions is not None:
+        data["text"] = ("stimulus", frame.pop(captions).to_numpy(str))
+    coords = {name: ("stimulus", _column_values(frame[name]) if name not in ("stimulus_id", "file")
+                     else frame[name].to_numpy(str)) for name in frame.columns}
+    return xr.Dataset(data, coords={**coords, "channel": ["R", "G", "B"]})
+
+
+def stimulus_inputs(spec: dict) -> set[str]:
+    """The model inputs (``image``, ``text``) that the set of a ``stimuli.<name>`` entry provides.
+    An image folder has texts when its table has the caption column (reads the table only)."""
+    kind = spec["kind"]
+    if kind == "shapes":
+        return {"image", "text"}
+    if kind == "words":
+        return {"text"}
+    if kind == "image_folder":
+        return {"image"} | ({"text"} if folder_sets.caption_column(spec, folder_sets.list_stimuli(spec)) else set())
+    raise ValueError(f"stimuli kind {kind!r} is not one of 'shapes', 'words', 'image_folder'")
+
+
+def stimulus_coords(ds: xr.Dataset, ids=None) -> dict:
+    """``{name: ("stimulus", values)}``: the metadata coordinates of a set (every coordinate on
+    ``stimulus`` but ``stimulus_id``), in the order of ``ids`` (default: the set's own)."""
+    names = [n for n, c in ds.coords.items() if c.dims == ("stimulus",) and n != "stimulus_id"]
+    if ids is not None:
+        ds = ds.set_xindex("stimulus_id").sel(stimulus_id=np.asarray(ids))
+    return {n: ("stimulus", ds[n].values) for n in names}
 
 
 def build_stimulus_set(spec: dict, *, seed: int) -> xr.Dataset:
-    """Build the stimulus set that a config entry ``stimuli.<name>`` describes (key ``kind``)."""
-    spec = dict(spec)
+    """Build the stimulus set that a config entry ``stimuli.<name>`` describes (key ``kind``;
+    ``models``, which models see the set, plays no part in it)."""
+    spec = {k: v for k, v in spec.items() if k != "models"}
     kind = spec.pop("kind")
     if kind == "shapes":
         return render_shapes(seed=seed, **spec)
     if kind == "words":
         return words(spec["items"])
     if kind == "image_folder":
-        return image_folder(spec["path"], image_size=spec.get("image_size", 224))
+        return image_folder(spec.pop("path"), **spec)
     raise ValueError(f"stimuli kind {kind!r} is not one of 'shapes', 'words', 'image_folder'")
