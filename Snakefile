@@ -5,6 +5,7 @@
 from pathlib import Path
 
 from brainalign.config import ConfigError, validate_config
+from brainalign.manifest import InputManifests
 from brainalign.plan import StudyPlan
 
 
@@ -20,6 +21,7 @@ if not workflow.overwrite_configfiles:
 # that names the key, and no job starts.
 config.update(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
 PLAN = StudyPlan(config)
+MANIFESTS = InputManifests(config)  # external files as inputs, through manifests of their contents
 R = config["results_dir"]
 
 report: "report/workflow.rst"

@@ -101,6 +101,8 @@ def validate_config(config: dict, schema_path) -> dict:
         _resolve_paths(model, ("weights", "path"), shared)
         if model.get("weights"):
             _check_exists(model["weights"], f"models.{name}.weights")
+    for name in cfg["stimuli"]:
+        _stimulus_set(name, cfg, shared)
     for name, ds in cfg["datasets"].items():
         where = f"datasets.{name}"
         if ds["stimuli"] not in cfg["stimuli"]:
@@ -116,6 +118,34 @@ def validate_config(config: dict, schema_path) -> dict:
         else:
             _fmri_dataset(ds, cfg, where, shared)
     return cfg
+
+
+def _stimulus_set(name: str, cfg: dict, shared: str) -> None:
+    """A stimulus set resolved in place (``{shared_data}`` in its paths), its files listed (an
+    image folder's table and images: missing or clashing ones fail here), and every model that
+    sees it (``models``, default all) given the input it reads."""
+    from .stimuli import stimulus_inputs
+
+    spec, where = cfg["stimuli"][name], f"stimuli.{name}"
+    _resolve_paths(spec, ("path", "table"), shared)
+    if spec["kind"] == "image_folder" and "path" not in spec:
+        raise ConfigError(f"config: missing required key '{where}.path' (the folder of images)")
+    unknown = [m for m in spec.get("models", []) if m not in cfg["models"]]
+    if unknown:
+        raise ConfigError(f"config: key '{where}.models' names model(s) {unknown}, which are not under "
+                          f"'models' ({sorted(cfg['models'])})")
+    try:
+        provided = stimulus_inputs(spec)
+    except ValueError as err:
+        raise ConfigError(f"config: key '{where}': {err}") from None
+    for model in spec.get("models", cfg["models"]):
+        needed = cfg["models"][model]["input"]
+        if needed not in provided:
+            key = f"{where}.models" if "models" in spec else f"models.{model}.input"
+            hint = (f"give its table a {spec.get('caption_column', 'caption')!r} column or set "
+                    f"'{where}.caption_column'; or " if spec["kind"] == "image_folder" and needed == "text" else "")
+            raise ConfigError(f"config: key '{key}': model {model!r} reads {needed}, which stimulus set {name!r} "
+                              f"({spec['kind']}) does not have ({hint}list the models that see it under '{where}.models')")
 
 
 def _check_generator(gen: dict, cfg: dict, key: str) -> None:
