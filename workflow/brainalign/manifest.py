@@ -17,6 +17,12 @@ and rewritten **only when that list changes**. Hence:
 * each job has its own manifest of exactly the files it reads (a subject's runs and the ROI files,
   a stimulus set's table and images, a model's weights), so a change reruns no unrelated job.
 
+Snakemake also records the checksum of each small input (below ``--max-checksum-file-size``,
+1 MB by default) and does not rerun a job whose newer input has the checksum it had when the job
+ran; so a manifest changed and changed back (an image added, then removed) reruns nothing. A
+manifest of tens of thousands of files is larger than that: writing it only when its contents
+change is what keeps it from triggering reruns then.
+
 A file is hashed again only when its ``(size, mtime_ns, ctime_ns, inode)`` differs from the one
 recorded when it was last hashed (a cache beside the manifest, ``.<name>.stat.json``; the hash
 is :func:`brainalign.store.content_hash`: SHA-256 of the file's name and bytes), as git's
