@@ -91,6 +91,28 @@ def dry_jobs(run) -> dict:
     return jobs(run("-n"))
 
 
+def test_folder_categories_reach_every_store_and_the_rdm_figure(study, monkeypatch, tmp_path):
+    """The category of each stimulus (its subfolder) is a coordinate of the stimuli, features and
+    RSA stores, and the RDM figure groups the stimuli by it and names the groups on its axes.
+    (Runs before the edits below: it reads the first run's stores.)"""
+    from brainalign import store
+    from brainalign.figures import rdms
+
+    results = study[0] / "results"
+    expected = {sid: category for category, ids in IDS.items() for sid in ids}
+    stimuli = store.open_dataset(results / "stimuli" / "photos.zarr")
+    features = store.open_dataset(results / "features" / "photos" / "cnn.zarr", group="fc")
+    rsa = [store.open_dataset(results / "rsa" / "real" / f"sub-{s}" / "cnn.zarr") for s in ("01", "02")]
+    for ds in (stimuli, features, *rsa):
+        assert dict(zip(ds.stimulus_id.values, ds.category.values)) == expected
+    figures = []
+    monkeypatch.setattr(rdms, "save", lambda fig, path: figures.append(fig))
+    rdms.plot_rdms(rsa, stimuli, tmp_path / "rdms.png", dataset="real")
+    first = figures[0].axes[0]
+    assert [t.get_text() for t in first.get_yticklabels()] == ["cats", "dogs"]
+    assert [line.get_ydata()[0] for line in first.get_lines()[::2]] == [2.5]  # one line between the groups
+
+
 def test_edits_rerun_exactly_the_jobs_that_read_them(study):
     root, run = study
     assert dry_jobs(run) == {}

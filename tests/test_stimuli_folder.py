@@ -207,3 +207,25 @@ def test_loose_image_beside_category_folders_is_named(tmp_path):
     save(tmp_path / "b.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match=r"b\.png lies beside the category subfolders"):
         image_folder(tmp_path, image_size=8)
+
+
+# ------------------------------------------------------------------------------ RDM figure axes
+def test_rdm_axes_name_categories_or_few_stimuli():
+    """Haxby's 8 category-level stimuli (a words set, no grouping attribute) are each named; a
+    folder's categories name their groups; too many names are left off."""
+    from brainalign.figures.rdms import MAX_LABELS, axis_labels, category_order
+    from brainalign.stimuli import words
+
+    haxby = words({c: c for c in ("bottle", "cat", "chair", "face", "house", "scissors", "scrambledpix", "shoe")})
+    order, attrs = category_order(haxby)
+    edges, centres, names = axis_labels(haxby, order, attrs)
+    assert attrs == [] and names == list(haxby.stimulus_id.values) and centres.tolist() == list(range(8))
+    assert len(edges) == 0
+    many = words([f"w{i}" for i in range(MAX_LABELS + 1)])
+    assert axis_labels(many, *category_order(many))[2] == []
+    folder = haxby.assign_coords(category=("stimulus", ["object", "animal", "object", "animal", "place",
+                                                        "object", "none", "object"]))
+    order, attrs = category_order(folder)
+    edges, centres, names = axis_labels(folder, order, attrs)
+    assert attrs == ["category"] and names == ["object", "animal", "place", "none"]
+    assert edges.tolist() == [3.5, 5.5, 6.5] and centres.tolist() == [1.5, 4.5, 6.0, 7.0]

@@ -169,9 +169,10 @@ def stimulus_coords(ds: xr.Dataset, ids=None) -> dict:
     """``{name: ("stimulus", values)}``: the metadata coordinates of a set (every coordinate on
     ``stimulus`` but ``stimulus_id``), in the order of ``ids`` (default: the set's own)."""
     names = [n for n, c in ds.coords.items() if c.dims == ("stimulus",) and n != "stimulus_id"]
-    if ids is not None:
-        ds = ds.set_xindex("stimulus_id").sel(stimulus_id=np.asarray(ids))
-    return {n: ("stimulus", ds[n].values) for n in names}
+    meta = xr.Dataset(coords={n: ds.coords[n] for n in ["stimulus_id", *names]})
+    if ids is not None and names:
+        meta = meta.set_xindex("stimulus_id").sel(stimulus_id=np.asarray(ids))
+    return {n: ("stimulus", meta[n].values) for n in names}
 
 
 def build_stimulus_set(spec: dict, *, seed: int) -> xr.Dataset:
