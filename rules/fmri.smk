@@ -1,9 +1,10 @@
 rule fmri:
     """Single-trial betas of one subject with nilearn's FirstLevelModel, one group per ROI. A
     simulated dataset's BIDS folder is an input; a real one's files that the subject uses (runs,
-    ROI files) are, through their manifest (brainalign.manifest)."""
+    ROI files) are, through their manifest; the stimulus set through the list of its ids
+    (brainalign.manifest)."""
     input:
-        unpack(lambda wc: {"stimuli": PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
+        unpack(lambda wc: {"stimuli": MANIFESTS.stimulus_ids(PLAN.stimset_of(wc.dataset)),
                            **({"bids": PLAN.bids_dir(wc.dataset)} if "simulate" in config["datasets"][wc.dataset]
                               else {"files": MANIFESTS.fmri(wc.dataset, wc.sub)})}),
     output:

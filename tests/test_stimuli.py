@@ -66,3 +66,15 @@ def test_words_and_image_folder(tmp_path):
 def test_bad_stimulus_specs_are_named(spec, match):
     with pytest.raises(ValueError, match=match):
         build_stimulus_set(spec, seed=0)
+
+
+@pytest.mark.parametrize("spec", [
+    {"kind": "shapes", "image_size": 16},
+    {"kind": "shapes", "image_size": 16, "colours": ["yellow"], "sizes": ["small"], "shapes": ["cross", "circle"]},
+    {"kind": "words", "items": {"face": "a face", "house": "a house"}},
+    {"kind": "words", "items": ["b", "a"]},
+])
+def test_stimulus_ids_without_building_the_set(spec):
+    from brainalign.stimuli import stimulus_ids
+
+    assert stimulus_ids(spec) == build_stimulus_set(spec, seed=0).stimulus_id.values.tolist()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from brainalign.image_folder import read_rgb, square_image
-from brainalign.stimuli import build_stimulus_set, image_folder, stimulus_inputs
+from brainalign.stimuli import build_stimulus_set, image_folder, stimulus_ids, stimulus_inputs
 
 
 def save(path, array, mode=None):
@@ -65,6 +65,7 @@ def test_subfolders_are_categories(tmp_path):
     assert ds.category.values.tolist() == ["faces", "faces", "houses"]
     assert ds.file.values.tolist() == ["faces/f1.png", "faces/f2.png", "houses/h1.png"]
     assert stimulus_inputs({"kind": "image_folder", "path": str(tmp_path)}) == {"image"}
+    assert stimulus_ids({"kind": "image_folder", "path": str(tmp_path)}) == ["f1", "f2", "h1"]
 
 
 # ------------------------------------------------------------------------------ resizing

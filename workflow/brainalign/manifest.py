@@ -15,7 +15,10 @@ and rewritten **only when that list changes**. Hence:
 * touching a file, or replacing it by an identical copy, leaves the manifest untouched: nothing
   reruns ("Nothing to be done");
 * each job has its own manifest of exactly the files it reads (a subject's runs and the ROI files,
-  a stimulus set's table and images, a model's weights), so a change reruns no unrelated job.
+  a stimulus set's table and images, a model's weights), so a change reruns no unrelated job;
+* a job that needs only a stimulus set's ids (the GLM) reads them from a list written the same
+  way (:meth:`InputManifests.stimulus_ids`), not from the rendered set: an image edited in place
+  does not rerun it, an image added or removed does.
 
 Snakemake also records the checksum of each small input (below ``--max-checksum-file-size``,
 1 MB by default) and does not rerun a job whose newer input has the checksum it had when the job
@@ -57,6 +60,13 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (atomically) unless the file already holds it."""
+    if not path.is_file() or path.read_text() != text:
+        atomic_file(path, lambda tmp: tmp.write_text(text))
+    return path
+
+
 def write_manifest(path, files) -> Path:
     """Write the manifest ``path`` of ``files`` (paths as given, sorted), unless it already holds
     exactly their sizes and hashes; return ``path``. A missing file is an error naming it."""
@@ -72,9 +82,7 @@ def write_manifest(path, files) -> Path:
         digest = known["sha256"] if known and known["stat"] == key else content_hash(f)
         new_cache[f] = {"stat": key, "sha256": digest}
         entries[f] = {"size": key[0], "sha256": digest}
-    text = json.dumps({"files": entries}, indent=1, sort_keys=True) + "\n"
-    if not path.is_file() or path.read_text() != text:
-        atomic_file(path, lambda tmp: tmp.write_text(text))
+    write_if_changed(path, json.dumps({"files": entries}, indent=1, sort_keys=True) + "\n")
     if new_cache != cache:
         atomic_file(cache_path, lambda tmp: tmp.write_text(json.dumps(new_cache, sort_keys=True)))
     return path
@@ -141,6 +149,18 @@ class InputManifests:
         spec = self.config["stimuli"][stimset]
         return self._manifest(self.root / "stimuli" / f"{stimset}{SUFFIX}",
                               lambda: input_files(spec) if spec["kind"] == "image_folder" else [])
+
+    def stimulus_ids(self, stimset: str) -> str:
+        """A JSON list of the set's stimulus ids (:func:`brainalign.stimuli.stimulus_ids`): the input
+        of the jobs that need only the ids (the GLM checks its events against them), so that an
+        image edited in place reruns no GLM, while an image added or removed does."""
+        from .stimuli import stimulus_ids
+
+        path = self.root / "stimuli" / f"{stimset}.ids.json"
+        if path not in self._done:
+            ids = stimulus_ids(self.config["stimuli"][stimset])
+            self._done[path] = str(write_if_changed(path, json.dumps(ids, indent=0) + "\n"))
+        return self._done[path]
 
     def model(self, model: str) -> list[str]:
         """A model's weights files (:func:`model_files`)."""

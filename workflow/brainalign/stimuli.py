@@ -12,13 +12,14 @@ coordinates on ``stimulus``. Three kinds are built:
 * ``image_folder``: the images of a folder, with a stimulus table or subfolders as categories,
   squared to ``image_size`` (:mod:`brainalign.image_folder`).
 
-:func:`stimulus_inputs` says which inputs (``image``, ``text``) a set provides, without building
-it; :func:`stimulus_coords` gives a set's metadata coordinates for another store's stimuli.
+:func:`stimulus_inputs` says which inputs (``image``, ``text``) a set provides and
+:func:`stimulus_ids` which ids it holds, both without building it; :func:`stimulus_coords` gives a set's metadata coordinates for another store's stimuli.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ import xarray as xr
 from PIL import Image, ImageDraw
 
 from . import image_folder as folder_sets
+from . import store
 
 SHAPES = ("square", "circle", "triangle", "cross")
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 80, 220),
@@ -62,6 +64,12 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
         raise ValueError(f"unknown shape {shape!r}; choose from {SHAPES}")
 
 
+def shape_ids(shapes=SHAPES, colours=("red", "green", "blue"), positions=tuple(POSITIONS),
+              sizes=tuple(SIZES)) -> list[str]:
+    """Ids of a ``shapes`` set, ``shape-colour-position-size``, in its order (every combination)."""
+    return ["-".join(combo) for combo in itertools.product(shapes, colours, positions, sizes)]
+
+
 def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("red", "green", "blue"),
                   positions=tuple(POSITIONS), sizes=tuple(SIZES), jitter: float = 0.04,
                   background_noise: float = 8.0, supersample: int = 4,
@@ -86,9 +94,10 @@ def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("r
         raise ValueError(f"stimuli image_size must be at least 8 pixels, got {image_size}")
     rng = np.random.default_rng(seed)
     combos = list(itertools.product(shapes, colours, positions, sizes))
+    ids = shape_ids(shapes, colours, positions, sizes)
     big = image_size * supersample
     images = np.empty((len(combos), image_size, image_size, 3), dtype=np.uint8)
-    captions, ids = [], []
+    captions = []
     for n, (shape, colour, position, size) in enumerate(combos):
         canvas = Image.new("RGB", (big, big), (128, 128, 128))
         fx, fy = POSITIONS[position]
@@ -101,7 +110,6 @@ def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("r
         template = caption_templates[rng.integers(len(caption_templates))]
         captions.append(template.format(size=size, colour=colour, shape=shape,
                                         where=_POSITION_PHRASE[position]))
-        ids.append(f"{shape}-{colour}-{position}-{size}")
     columns = list(zip(*combos))
     return xr.Dataset(
         {"image": (("stimulus", "y", "x", "channel"), images), "text": ("stimulus", captions)},
@@ -111,10 +119,14 @@ def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("r
     )
 
 
+def _word_pairs(items) -> list[tuple]:
+    return list(items.items()) if isinstance(items, dict) else [(w, w) for w in items]
+
+
 def words(items) -> xr.Dataset:
     """A text-only stimulus set. ``items`` is a list of strings (the id is the text itself) or a
     mapping ``stimulus_id -> text``."""
-    pairs = list(items.items()) if isinstance(items, dict) else [(w, w) for w in items]
+    pairs = _word_pairs(items)
     if not pairs:
         raise ValueError("stimuli words: the list of items is empty")
     ids = [str(i) for i, _ in pairs]
@@ -163,6 +175,27 @@ def stimulus_inputs(spec: dict) -> set[str]:
     if kind == "image_folder":
         return {"image"} | ({"text"} if folder_sets.caption_column(spec, folder_sets.list_stimuli(spec)) else set())
     raise ValueError(f"stimuli kind {kind!r} is not one of 'shapes', 'words', 'image_folder'")
+
+
+def stimulus_ids(spec: dict) -> list[str]:
+    """The ids of the set a ``stimuli.<name>`` entry describes, in order, without building it
+    (no image is drawn or read)."""
+    kind = spec["kind"]
+    if kind == "shapes":
+        return shape_ids(**{k: spec[k] for k in ("shapes", "colours", "positions", "sizes") if k in spec})
+    if kind == "words":
+        return [str(i) for i, _ in _word_pairs(spec["items"])]
+    if kind == "image_folder":
+        return list(folder_sets.list_stimuli(spec)["stimulus_id"])
+    raise ValueError(f"stimuli kind {kind!r} is not one of 'shapes', 'words', 'image_folder'")
+
+
+def read_stimulus_ids(path) -> np.ndarray:
+    """Stimulus ids from a stimuli store, or from a JSON list of ids (``.json``: what
+    :meth:`brainalign.manifest.InputManifests.stimulus_ids` writes)."""
+    if str(path).endswith(".json"):
+        return np.array(json.loads(Path(path).read_text()), dtype=str)
+    return store.open_dataset(path).stimulus_id.values
 
 
 def stimulus_coords(ds: xr.Dataset, ids=None) -> dict:

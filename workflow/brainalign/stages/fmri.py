@@ -24,6 +24,7 @@ from ..brain.fmri import fmri_stage
 from ..brain.noise_ceiling import ncsnr, noise_ceiling
 from ..brain.openfmri import find_openfmri_runs
 from ..brain.rois import atlas_masks, field_of_view_mask, load_mask, sphere_mask
+from ..stimuli import read_stimulus_ids
 
 log = logging.getLogger(__name__)
 GLM_KEYS = ("hrf_model", "drift_model", "high_pass", "drift_order", "noise_model", "signal_scaling",
@@ -88,12 +89,13 @@ def with_noise_ceiling(ds: xr.Dataset) -> xr.Dataset:
 
 
 def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
-    """Betas of ``subject`` in the dataset ``spec`` (a ``datasets.<name>`` config entry) at ``bids``."""
+    """Betas of ``subject`` in the dataset ``spec`` (a ``datasets.<name>`` config entry) at ``bids``;
+    ``stimuli``: the stimulus set's store, or a JSON list of its ids."""
     root = Path(bids)
     runs = find_runs(spec, root, subject)
     log.info("sub-%s: %d runs (%s)", subject, len(runs), ", ".join(r.label for r in runs))
     glm = spec["glm"]
-    known = store.open_dataset(stimuli).stimulus_id.values
+    known = read_stimulus_ids(stimuli)
     reference = nib.load(runs[0].bold)
     rois = fmri_stage(runs, roi_images(spec, root, reference), method=glm["method"],
                       glm={k: glm[k] for k in GLM_KEYS if k in glm}, confounds=spec.get("confounds"),
