@@ -21,8 +21,9 @@ def as_json(obj):
 
 def _path_bytes(path):
     """Uncompressed bytes of a Zarr store from its metadata (`brainalign.store.store_nbytes`), of
-    the files an input manifest lists (`brainalign.manifest`), of any other folder or file from its bytes on disk (a BIDS dataset's compressed NIfTI: the
-    factors of the rules allow for decompression); 0 for a path that does not exist yet."""
+    the files an input manifest lists (`brainalign.manifest`), of any other folder or file from
+    its bytes on disk (a BIDS dataset's compressed NIfTI: the factors of the rules allow for
+    decompression); 0 for a path that does not exist yet."""
     path = Path(path)
     if path.name.endswith(MANIFEST_SUFFIX):
         return manifest_bytes(path)
@@ -38,7 +39,8 @@ def input_mb(input, wildcards, split=None, within=None):
 
     `split=(name, n)`: the named input counts 1/n (a job that reads one of n unit parts of it);
     `within=(name, pattern)`: of the named input folder, only its subfolder `pattern` (formatted
-    with the wildcards, e.g. `sub-{sub}` of a BIDS dataset) counts, where that input and subfolder exist."""
+    with the wildcards, e.g. `sub-{sub}` of a BIDS dataset) counts, where that input and
+    subfolder exist."""
     named = dict(input.items())
     paths = {p: 1 for p in input}
     if within is not None and within[0] in named:

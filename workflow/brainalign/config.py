@@ -144,8 +144,9 @@ def _stimulus_set(name: str, cfg: dict, shared: str) -> None:
             key = f"{where}.models" if "models" in spec else f"models.{model}.input"
             hint = (f"give its table a {spec.get('caption_column', 'caption')!r} column or set "
                     f"'{where}.caption_column'; or " if spec["kind"] == "image_folder" and needed == "text" else "")
-            raise ConfigError(f"config: key '{key}': model {model!r} reads {needed}, which stimulus set {name!r} "
-                              f"({spec['kind']}) does not have ({hint}list the models that see it under '{where}.models')")
+            raise ConfigError(f"config: key '{key}': model {model!r} reads {needed}, which stimulus set "
+                              f"{name!r} ({spec['kind']}) does not have ({hint}list the models that see it "
+                              f"under '{where}.models')")
 
 
 def _check_generator(gen: dict, cfg: dict, key: str) -> None:

@@ -117,7 +117,8 @@ def caption_column(spec: dict, frame: pd.DataFrame) -> str | None:
 
 def input_files(spec: dict) -> list[Path]:
     """Every file the set is built from: the table (if any) and every image."""
-    return ([Path(spec["table"])] if "table" in spec else []) + [Path(spec["path"]) / f for f in list_stimuli(spec)["file"]]
+    images = [Path(spec["path"]) / f for f in list_stimuli(spec)["file"]]
+    return ([Path(spec["table"])] if "table" in spec else []) + images
 
 
 # ------------------------------------------------------------------------------ pixels

@@ -13,7 +13,8 @@ coordinates on ``stimulus``. Three kinds are built:
   squared to ``image_size`` (:mod:`brainalign.image_folder`).
 
 :func:`stimulus_inputs` says which inputs (``image``, ``text``) a set provides and
-:func:`stimulus_ids` which ids it holds, both without building it; :func:`stimulus_coords` gives a set's metadata coordinates for another store's stimuli.
+:func:`stimulus_ids` which ids it holds, both without building it; :func:`stimulus_coords`
+gives a set's metadata coordinates for another store's stimuli.
 """
 
 from __future__ import annotations
