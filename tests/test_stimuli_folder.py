@@ -60,6 +60,7 @@ def test_subfolders_are_categories(tmp_path):
     save(tmp_path / "faces" / "f1.png", np.zeros((6, 6, 3), np.uint8))
     save(tmp_path / "houses" / "h1.png", np.zeros((6, 6, 3), np.uint8))
     (tmp_path / "houses" / "notes.txt").write_text("not an image")  # ignored: no image suffix
+    (tmp_path / "houses" / "._h1.png").write_bytes(b"\x00\x05")  # ignored: hidden (a macOS resource fork)
     ds = image_folder(tmp_path, image_size=6)
     assert ds.stimulus_id.values.tolist() == ["f1", "f2", "h1"]
     assert ds.category.values.tolist() == ["faces", "faces", "houses"]

@@ -71,10 +71,17 @@ def _unique_ids(ids, files, where) -> None:
         first[sid] = f
 
 
+def _images(folder: Path) -> list[Path]:
+    """The image files directly in ``folder`` (by suffix; hidden files, such as macOS's ``._*``
+    resource forks, left out), sorted by name."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
 def list_stimuli(spec: dict) -> pd.DataFrame:
     """One row per stimulus, in set order: ``stimulus_id``, ``file`` (the image, relative to
-    ``path``) and the metadata columns (the table's other columns, or ``category`` from subfolders). Reads no
-    pixels, so it is cheap enough for config validation and for planning."""
+    ``path``) and the metadata columns (the table's other columns, or ``category`` from
+    subfolders). Reads no pixels, so it is cheap enough for config validation and for planning."""
     folder = Path(spec["path"])
     if not folder.is_dir():
         raise ValueError(f"{_WHERE}: folder {folder} does not exist")
@@ -87,17 +94,16 @@ def list_stimuli(spec: dict) -> pd.DataFrame:
             raise ValueError(f"{_WHERE}: table {spec['table']} names missing image file(s) {missing[:5]}"
                              f"{' ...' if len(missing) > 5 else ''}")
         return frame
-    images = lambda d: sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    subfolders = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and images(d))
+    subfolders = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and _images(d))
     if subfolders:
-        loose = images(folder)
+        loose = _images(folder)
         if loose:
             raise ValueError(f"{_WHERE}: {loose[0]} lies beside the category subfolders of {folder}; "
                              "move it into one, or give a table")
-        rows = [(p.stem, f"{d.name}/{p.name}", d.name) for d in subfolders for p in images(d)]
+        rows = [(p.stem, f"{d.name}/{p.name}", d.name) for d in subfolders for p in _images(d)]
         frame = pd.DataFrame(rows, columns=["stimulus_id", "file", "category"])
     else:
-        frame = pd.DataFrame([(p.stem, p.name) for p in images(folder)], columns=["stimulus_id", "file"])
+        frame = pd.DataFrame([(p.stem, p.name) for p in _images(folder)], columns=["stimulus_id", "file"])
     if frame.empty:
         raise ValueError(f"{_WHERE}: no image files in {folder} (suffixes {sorted(IMAGE_SUFFIXES)})")
     _unique_ids(frame["stimulus_id"], [folder / f for f in frame["file"]], str(folder))

@@ -29,7 +29,8 @@ change is what keeps it from triggering reruns then.
 A file is hashed again only when its ``(size, mtime_ns, ctime_ns, inode)`` differs from the one
 recorded when it was last hashed (a cache beside the manifest, ``.<name>.stat.json``; the hash
 is :func:`brainalign.store.content_hash`: SHA-256 of the file's name and bytes), as git's
-index does, so planning a study of large unchanged files reads none of them. A dry run
+index does, so planning a study of large unchanged files reads none of them; the first planning
+reads every file once (SHA-256, about 1 GB/s from a fast disk). A dry run
 (``snakemake -n``) plans too, so it brings the manifests up to date and reports the jobs a real
 run would then run.
 
@@ -134,7 +135,7 @@ class InputManifests:
     def __init__(self, config: dict):
         self.config = config
         self.root = Path(config["results_dir"]) / "manifests"
-        self._done: dict[Path, list[str]] = {}
+        self._done: dict[Path, list[str] | str] = {}  # what each manifest or list asked for returned
 
     def _manifest(self, path: Path, list_files) -> list[str]:
         if path not in self._done:
