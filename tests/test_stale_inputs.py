@@ -186,3 +186,33 @@ def test_model_weights_are_listed(tmp_path):
     manifests = InputManifests({"results_dir": str(tmp_path / "r"),
                                 "models": {"m": {"source": "builtin", "name": "mlp"}}})
     assert manifests.model("m") == []  # nothing external: no manifest input
+
+
+def test_meg_subject_files_are_listed(tmp_path):
+    """Real MEG/EEG recordings: the files a subject's patterns match (with FIF continuation parts
+    and CTF folders) or, in BIDS, the subject's folder and the top-level files; the stimulus table."""
+    from brainalign.manifest import meg_subject_files
+
+    for name in ("s01_run1_raw.fif", "s01_run1_raw-1.fif", "s02_run1_raw.fif"):
+        (tmp_path / name).write_bytes(b"fif")
+    (tmp_path / "s01_run2.ds").mkdir()
+    (tmp_path / "s01_run2.ds" / "s01_run2.meg4").write_bytes(b"ctf")
+    (tmp_path / "events.tsv").write_text("event\tstimulus_id\n1\ta\n")
+    spec = {"path": str(tmp_path), "files": ["{subject}_run1_raw.fif", "{subject}_run2.ds"],
+            "stimulus_table": str(tmp_path / "events.tsv")}
+    assert [p.name for p in meg_subject_files(spec, "s01")] == [
+        "s01_run1_raw.fif", "s01_run1_raw-1.fif", "s01_run2.meg4", "events.tsv"]
+    bids = tmp_path / "bids"
+    (bids / "sub-01" / "meg").mkdir(parents=True)
+    (bids / "sub-02").mkdir()
+    (bids / "dataset_description.json").write_text("{}")
+    (bids / "sub-01" / "meg" / "sub-01_task-x_meg.fif").write_bytes(b"fif")
+    (bids / "sub-01" / "meg" / "sub-01_task-x_channels.tsv").write_text("name\n")
+    (bids / "sub-02" / "other.fif").write_bytes(b"fif")
+    files = meg_subject_files({"path": str(bids), "datatype": "meg"}, "01")
+    assert sorted(p.relative_to(bids).as_posix() for p in files) == [
+        "dataset_description.json", "sub-01/meg/sub-01_task-x_channels.tsv", "sub-01/meg/sub-01_task-x_meg.fif"]
+    manifests = InputManifests({"results_dir": str(tmp_path / "r"),
+                                "datasets": {"m": {"path": str(bids), "datatype": "meg", "modality": "meg"}}})
+    manifest = manifests.meg("m", "01")[0]
+    assert sorted(json.loads(open(manifest).read())["files"]) == sorted(map(str, files))

@@ -127,6 +127,29 @@ def subject_files(spec: dict, subject: str) -> list[Path]:
     return files
 
 
+def meg_subject_files(spec: dict, subject: str) -> list[Path]:
+    """Files a real MEG/EEG dataset's subject is read from: with ``files`` patterns, the
+    recordings they match (a CTF ``.ds`` folder's files; a FIF file's ``-1.fif``, ``-2.fif``
+    continuation parts); in a BIDS dataset, every file of the subject's folder and the dataset's
+    top-level files (``mne_bids`` reads sidecars, channel and event tables beside each run); and
+    a ``stimulus_table`` file."""
+    root, files = Path(spec["path"]), []
+    if "files" in spec:
+        from .stages.meg import find_recordings
+
+        for path in map(Path, find_recordings(spec, root, subject)):
+            if path.is_dir():
+                files += _folder_files(path)
+            else:
+                files += [path, *sorted(path.parent.glob(f"{path.name.removesuffix('.fif')}-[0-9]*.fif"))]
+    else:
+        files += [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+        files += _folder_files(root / f"sub-{subject.removeprefix('sub-')}")
+    if isinstance(spec.get("stimulus_table"), str):
+        files.append(Path(spec["stimulus_table"]))
+    return files
+
+
 class InputManifests:
     """The manifest (a one-element list, or an empty list when the job reads no external file) of
     each job that reads external files, brought up to date when asked for. Rules use these as
@@ -167,6 +190,13 @@ class InputManifests:
         """A model's weights files (:func:`model_files`)."""
         return self._manifest(self.root / "models" / f"{model}{SUFFIX}",
                               lambda: model_files(self.config["models"][model]))
+
+    def meg(self, dataset: str, subject: str) -> list[str]:
+        """A real MEG/EEG dataset's subject (:func:`meg_subject_files`); none for a simulated one,
+        whose runs are the output of a rule."""
+        spec = self.config["datasets"][dataset]
+        return self._manifest(self.root / "meg" / dataset / f"sub-{subject}{SUFFIX}",
+                              lambda: [] if "simulate_meg" in spec else meg_subject_files(spec, subject))
 
     def fmri(self, dataset: str, subject: str) -> list[str]:
         """A real fMRI dataset's subject (:func:`subject_files`); none for a simulated one, whose
