@@ -35,8 +35,10 @@ DEFAULT_RESIZE = "center_crop"
 DEFAULT_BACKGROUND = (128, 128, 128)
 DEFAULT_CAPTION_COLUMN = "caption"
 TABLE_SEPARATORS = {".tsv": "\t", ".csv": ","}
-# names a table column cannot take: the set's variables and dimensions
-RESERVED_COLUMNS = {"image", "text", "channel", "x", "y", "stimulus"}
+# names a table column cannot take: the set's variables and dimensions, and the dimensions and
+# coordinates of the stores its columns are copied into (features, RSA, MEG averages, meg_align)
+RESERVED_COLUMNS = {"image", "text", "channel", "x", "y", "stimulus", "unit", "unit_name", "layer", "roi",
+                    "time", "pair", "pair_i", "pair_j", "bootstrap", "n_trials", "fold_of_stimulus"}
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 _WHERE = "stimuli image_folder"
 
