@@ -6,6 +6,7 @@ from pathlib import Path
 
 from brainalign.config import ConfigError, validate_config
 from brainalign.configfile import load_config_file
+from brainalign.input_manifest import InputManifests
 from brainalign.plan import StudyPlan
 from brainalign.results_lock import ResultsLock, remove_temporaries
 
@@ -26,6 +27,7 @@ if not workflow.overwrite_configfiles:
 # that names the key, and no job starts.
 config.update(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
 PLAN = StudyPlan(config)
+MANIFESTS = InputManifests(config)  # external files as inputs, through manifests of their contents
 R = config["results_dir"]
 RESULTS_LOCK = ResultsLock(R)  # one run at a time in results_dir, from whatever working folder
 

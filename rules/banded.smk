@@ -11,8 +11,8 @@ rule banded:
         spec=lambda wc: as_json({"bands": config["encoding"]["banded"][wc.name], "alphas": config["encoding"]["alphas"],
                                  "inner_folds": config["encoding"]["inner_folds"], "dataset": wc.dataset,
                                  "subject": wc.sub, "name": wc.name}),
-        features=lambda wc: " ".join(sorted({f"{b['model']}={PLAN.features_store(PLAN.stimset_of(wc.dataset), b['model'])}"
-                                             for b in config["encoding"]["banded"][wc.name]})),
+        features=lambda wc: quoted_list(sorted({f"{b['model']}={PLAN.features_store(PLAN.stimset_of(wc.dataset), b['model'])}"
+                                               for b in config["encoding"]["banded"][wc.name]})),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -23,5 +23,5 @@ rule banded:
         mem_mb=mem_mb(1000, 6),
         runtime=runtime_min(10, 120),
     shell:
-        "brainalign banded --spec {params.spec:q} --seed {params.seed} --brain {input.brain} "
-        "--features {params.features} --out {output} > {log} 2>&1"
+        "brainalign banded --spec {params.spec:q} --seed {params.seed:q} --brain {input.brain:q} "
+        "--features {params.features} --out {output:q} > {log:q} 2>&1"

@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from brainalign.errors import InputError, damaged_store_message
+from brainalign.input_manifest import SUFFIX as MANIFEST_SUFFIX, manifest_bytes
 from brainalign.store import store_nbytes
 
 
@@ -27,10 +28,13 @@ def quoted_list(words):
 
 
 def _path_bytes(path):
-    """Uncompressed bytes of a Zarr store from its metadata (`brainalign.store.store_nbytes`),
-    of any other folder or file from its bytes on disk (a BIDS dataset's compressed NIfTI: the
-    factors of the rules allow for decompression); 0 for a path that does not exist yet."""
+    """Uncompressed bytes of a Zarr store from its metadata (`brainalign.store.store_nbytes`), of
+    the files an input manifest lists (`brainalign.input_manifest`), of any other folder or file from
+    its bytes on disk (a BIDS dataset's compressed NIfTI: the factors of the rules allow for
+    decompression); 0 for a path that does not exist yet."""
     path = Path(path)
+    if path.name.endswith(MANIFEST_SUFFIX):
+        return manifest_bytes(path)
     if (path / "zarr.json").is_file():
         try:
             return store_nbytes(path)
@@ -46,10 +50,11 @@ def input_mb(input, wildcards, split=None, within=None):
 
     `split=(name, n)`: the named input counts 1/n (a job that reads one of n unit parts of it);
     `within=(name, pattern)`: of the named input folder, only its subfolder `pattern` (formatted
-    with the wildcards, e.g. `sub-{sub}` of a BIDS dataset) counts, where that subfolder exists."""
+    with the wildcards, e.g. `sub-{sub}` of a BIDS dataset) counts, where that input and
+    subfolder exist."""
     named = dict(input.items())
     paths = {p: 1 for p in input}
-    if within is not None:
+    if within is not None and within[0] in named:
         name, pattern = within
         sub = Path(named[name], pattern.format(**wildcards))
         if sub.is_dir():

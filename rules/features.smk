@@ -2,6 +2,7 @@ rule features:
     """Model activations of one model on one stimulus set, one group per layer (streamed to disk)."""
     input:
         stimuli=f"{R}/stimuli/{{stimset}}.zarr",
+        weights=lambda wc: MANIFESTS.model(wc.model),
     output:
         directory(f"{R}/features/{{stimset}}/{{model}}.zarr"),
     params:

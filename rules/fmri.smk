@@ -2,16 +2,21 @@ from brainalign.brain.betas_config import betas_inputs
 
 
 rule fmri:
-    """Single-trial betas of one subject with nilearn's FirstLevelModel, one group per ROI."""
+    """Single-trial betas of one subject with nilearn's FirstLevelModel, one group per ROI. A
+    simulated dataset's BIDS folder is an input; a real one's files that the subject uses (runs,
+    ROI files) are, through their manifest; the stimulus set through the list of its ids
+    (brainalign.input_manifest)."""
     input:
-        bids=lambda wc: PLAN.bids_dir(wc.dataset),
-        stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
+        unpack(lambda wc: {"stimuli": MANIFESTS.stimulus_ids(PLAN.stimset_of(wc.dataset)),
+                           **({"bids": PLAN.bids_dir(wc.dataset)} if "simulate" in config["datasets"][wc.dataset]
+                              else {"files": MANIFESTS.fmri(wc.dataset, wc.sub)})}),
     output:
         directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
     wildcard_constraints:
         dataset=PLAN.dataset_pattern("fmri", betas=False),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+        bids=lambda wc: PLAN.bids_dir(wc.dataset),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -21,7 +26,7 @@ rule fmri:
         mem_mb=mem_mb(2000, 20, within=("bids", "sub-{sub}")),
         runtime=runtime_min(15, 120, within=("bids", "sub-{sub}")),
     shell:
-        "brainalign fmri --spec {params.spec:q} --seed {params.seed:q} --bids {input.bids:q} "
+        "brainalign fmri --spec {params.spec:q} --seed {params.seed:q} --bids {params.bids:q} "
         "--subject {wildcards.sub:q} --stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -31,7 +36,7 @@ rule fmri_betas:
     ncsnr map reruns it."""
     input:
         unpack(lambda wc: {**betas_inputs(config["datasets"][wc.dataset], wc.sub),
-                           "stimuli": PLAN.stimuli_store(PLAN.stimset_of(wc.dataset))}),
+                           "stimuli": MANIFESTS.stimulus_ids(PLAN.stimset_of(wc.dataset))}),
     output:
         directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
     wildcard_constraints:

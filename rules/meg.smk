@@ -41,16 +41,21 @@ rule simulate_meg:
 
 
 rule meg:
-    """MEG/EEG epochs (or per-stimulus averages) of one subject with MNE."""
+    """MEG/EEG epochs (or per-stimulus averages) of one subject with MNE. Simulated runs are an
+    input; a real subject's recordings and stimulus table are, through their manifest
+    (brainalign.input_manifest)."""
     input:
-        recordings=lambda wc: PLAN.meg_recordings(wc.dataset, wc.sub),
-        stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
+        unpack(lambda wc: {**({"recordings": PLAN.meg_recordings(wc.dataset, wc.sub)}
+                              if "simulate_meg" in config["datasets"][wc.dataset]
+                              else {"files": MANIFESTS.meg(wc.dataset, wc.sub)}),
+                           "stimuli": PLAN.stimuli_store(PLAN.stimset_of(wc.dataset))}),
     output:
         directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
     wildcard_constraints:
         dataset=PLAN.dataset_pattern("meg"),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+        recordings=lambda wc: PLAN.meg_recordings(wc.dataset, wc.sub),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -60,7 +65,7 @@ rule meg:
         mem_mb=4000,
         runtime=30,
     shell:
-        "brainalign meg --spec {params.spec:q} --seed {params.seed:q} --recordings {input.recordings:q} "
+        "brainalign meg --spec {params.spec:q} --seed {params.seed:q} --recordings {params.recordings:q} "
         "--subject {wildcards.sub:q} --stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"
 
 

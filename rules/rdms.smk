@@ -18,5 +18,5 @@ rule rdms:
         mem_mb=mem_mb(1000, 4),
         runtime=10,
     shell:
-        "brainalign rdms --spec {params.spec:q} --seed {params.seed} --subject {wildcards.sub} "
-        "--stimuli {input.stimuli} --out {output} > {log} 2>&1"
+        "brainalign rdms --spec {params.spec:q} --seed {params.seed:q} --subject {wildcards.sub:q} "
+        "--stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"

@@ -1,9 +1,12 @@
 rule stimuli:
-    """Render a stimulus set into the arrays the models see."""
+    """Render a stimulus set into the arrays the models see (an image folder's table and images
+    are an input through their manifest, brainalign.input_manifest)."""
+    input:
+        files=lambda wc: MANIFESTS.stimuli(wc.stimset),
     output:
         directory(f"{R}/stimuli/{{stimset}}.zarr"),
     params:
-        spec=lambda wc: as_json(config["stimuli"][wc.stimset]),
+        spec=lambda wc: as_json({k: v for k, v in config["stimuli"][wc.stimset].items() if k != "models"}),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"

@@ -32,12 +32,12 @@ def test_memory_and_time_follow_the_input_stores(study, tmp_path):
     (tmp_path / "scattered.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     checked = set()
     for configfile in (TEST_CONFIG, tmp_path / "scattered.yaml"):
-        out = snakemake("-n", "-F", results=study, configfile=configfile)  # a dry run writes nothing
+        out = snakemake("-n", "-F", results=study, configfile=configfile)  # a dry run writes no store
         for job in _jobs(out.stdout):
-            if job["rule"] == "fmri":  # the subject's folder of the BIDS dataset, and the stimuli
-                bids, stimuli = map(Path, job["input"])
+            if job["rule"] == "fmri":  # the subject's folder of the BIDS dataset, and the list of stimulus ids
+                stimuli, bids = map(Path, job["input"])
                 subject = bids / f"sub-{job['wildcards'].split('sub=')[1].split(',')[0]}"
-                nbytes = sum(f.stat().st_size for f in subject.rglob("*") if f.is_file()) + store.store_nbytes(stimuli)
+                nbytes = sum(f.stat().st_size for f in subject.rglob("*") if f.is_file()) + stimuli.stat().st_size
                 assert 0 < nbytes < sum(f.stat().st_size for f in bids.rglob("*") if f.is_file())
                 assert int(job["resources"]["mem_mb"]) == math.ceil(2000 + 20 * nbytes / 2**20)
                 checked.add("fmri")

@@ -66,3 +66,30 @@ def test_words_and_image_folder(tmp_path):
 def test_bad_stimulus_specs_are_named(spec, match):
     with pytest.raises(ValueError, match=match):
         build_stimulus_set(spec, seed=0)
+
+
+@pytest.mark.parametrize("spec", [
+    {"kind": "shapes", "image_size": 16},
+    {"kind": "shapes", "image_size": 16, "colours": ["yellow"], "sizes": ["small"], "shapes": ["cross", "circle"]},
+    {"kind": "words", "items": {"face": "a face", "house": "a house"}},
+    {"kind": "words", "items": ["b", "a"]},
+])
+def test_stimulus_ids_without_building_the_set(spec):
+    from brainalign.stimuli import stimulus_ids
+
+    assert stimulus_ids(spec) == build_stimulus_set(spec, seed=0).stimulus_id.values.tolist()
+
+
+def test_set_coordinates_reach_every_store_with_a_stimulus_dimension(study):
+    """The shapes' attributes label ``stimulus`` in the features, RSA, MEG (per-stimulus averages)
+    and meg_align stores of the default study, stimulus by stimulus."""
+    from brainalign import store
+
+    stimuli = store.open_dataset(study / "stimuli" / "shapes.zarr")
+    expected = dict(zip(stimuli.stimulus_id.values, zip(stimuli["shape"].values, stimuli.colour.values)))
+    stores = [store.open_dataset(study / "features" / "shapes" / "cnn.zarr", group="conv1"),
+              store.open_dataset(study / "rsa" / "sim" / "sub-01" / "minilm.zarr"),
+              store.open_dataset(study / "brain" / "meg" / "sub-01.zarr"),
+              store.open_dataset(study / "meg_align" / "meg" / "sub-02" / "resnet20.zarr", group="encoding")]
+    for ds in stores:
+        assert dict(zip(ds.stimulus_id.values, zip(ds["shape"].values, ds.colour.values))) == expected

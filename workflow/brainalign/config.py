@@ -104,8 +104,6 @@ def validate_config(config: dict, schema_path) -> dict:
     _check_results_dir(cfg["results_dir"], cfg["allow_results_outside"])
     shared = shared_data_dir(cfg)
     cfg["shared_data"] = shared
-    for stimset in cfg["stimuli"].values():
-        _resolve_paths(stimset, ("path",), shared)
     if "decoding" in cfg:
         cfg["decoding"] = _merge(DECODING_DEFAULTS, cfg["decoding"])
     for name, model in cfg["models"].items():
@@ -120,6 +118,8 @@ def validate_config(config: dict, schema_path) -> dict:
     for name, bands in cfg["encoding"].get("banded", {}).items():
         for k, band in enumerate(bands):
             _check_generator(band, cfg, f"encoding.banded.{name}.{k}")
+    for name in cfg["stimuli"]:
+        _stimulus_set(name, cfg, shared)
     for name, ds in cfg["datasets"].items():
         where = f"datasets.{name}"
         if ds["stimuli"] not in cfg["stimuli"]:
@@ -149,6 +149,33 @@ def _check_results_dir(results_dir: str, allow_outside: bool) -> None:
     if not allow_outside and here not in target.parents:
         raise ConfigError(f"config: key 'results_dir' is {results_dir!r}, which resolves to {target}, outside "
                           f"the working directory {here}; set 'allow_results_outside: true' to write there")
+def _stimulus_set(name: str, cfg: dict, shared: str) -> None:
+    """A stimulus set resolved in place (``{shared_data}`` in its paths), its files listed (an
+    image folder's table and images: missing or clashing ones fail here), and every model that
+    sees it (``models``, default all) given the input it reads."""
+    from .stimuli import stimulus_inputs
+
+    spec, where = cfg["stimuli"][name], f"stimuli.{name}"
+    _resolve_paths(spec, ("path", "table"), shared)
+    if spec["kind"] == "image_folder" and "path" not in spec:
+        raise ConfigError(f"config: missing required key '{where}.path' (the folder of images)")
+    unknown = [m for m in spec.get("models", []) if m not in cfg["models"]]
+    if unknown:
+        raise ConfigError(f"config: key '{where}.models' names model(s) {unknown}, which are not under "
+                          f"'models' ({sorted(cfg['models'])})")
+    try:
+        provided = stimulus_inputs(spec)
+    except ValueError as err:
+        raise ConfigError(f"config: key '{where}': {err}") from None
+    for model in spec.get("models", cfg["models"]):
+        needed = cfg["models"][model]["input"]
+        if needed not in provided:
+            key = f"{where}.models" if "models" in spec else f"models.{model}.input"
+            hint = (f"give its table a {spec.get('caption_column', 'caption')!r} column or set "
+                    f"'{where}.caption_column'; or " if spec["kind"] == "image_folder" and needed == "text" else "")
+            raise ConfigError(f"config: key '{key}': model {model!r} reads {needed}, which stimulus set "
+                              f"{name!r} ({spec['kind']}) does not have ({hint}list the models that see it "
+                              f"under '{where}.models')")
 
 
 def _check_generator(gen: dict, cfg: dict, key: str) -> None:

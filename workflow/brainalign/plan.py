@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import re
 
-IMAGE_KINDS = {"shapes", "image_folder"}
-TEXT_KINDS = {"shapes", "words"}
-
 
 def subject_file(pattern: str, subject: str) -> str:
     """The file of ``subject`` from a ``modality: rdm`` dataset's ``rdms`` path (``{subject}``
@@ -84,10 +81,10 @@ class StudyPlan:
 
     # --------------------------------------------------------------- selection
     def models_for(self, stimset: str) -> list[str]:
-        """Models whose input (image or text) the stimulus set provides, in config order."""
-        kind = self.config["stimuli"][stimset]["kind"]
-        return [m for m, spec in self.config["models"].items()
-                if kind in (IMAGE_KINDS if spec["input"] == "image" else TEXT_KINDS)]
+        """Models that see the stimulus set (its ``models`` key, default every model), in config
+        order; validation has checked that the set provides each one's input."""
+        chosen = self.config["stimuli"][stimset].get("models", self.config["models"])
+        return [m for m in self.config["models"] if m in chosen]
 
     def datasets(self, modality: str | tuple[str, ...] = "fmri") -> list[str]:
         """Datasets of one modality (``fmri``, ``meg`` or ``rdm``) or of several, in config order."""

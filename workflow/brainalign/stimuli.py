@@ -9,19 +9,27 @@ coordinates on ``stimulus``. Three kinds are built:
   drawn on a noisy grey background with a seeded jitter, with a caption per image in one of
   several wordings ("a small red square on the left", "on the left, a small red square", ...);
 * ``words``: a list of words or sentences (text only);
-* ``image_folder``: every image file in a folder, resized to a square of ``image_size``.
+* ``image_folder``: the images of a folder, with a stimulus table or subfolders as categories,
+  squared to ``image_size`` (:mod:`brainalign.image_folder`).
+
+:func:`stimulus_inputs` says which inputs (``image``, ``text``) a set provides and
+:func:`stimulus_ids` which ids it holds, both without building it; :func:`stimulus_coords`
+gives a set's metadata coordinates for another store's stimuli.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from PIL import Image, ImageDraw
 
-from .errors import reading
+from . import image_folder as folder_sets
+from . import store
 
 SHAPES = ("square", "circle", "triangle", "cross")
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 80, 220),
@@ -39,7 +47,6 @@ CAPTION_TEMPLATES = (
     "a {colour} {shape}, {size}, {where}",
     "the picture shows a {size} {colour} {shape} {where}",
 )
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float,
@@ -56,6 +63,12 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
         draw.rectangle([cx - w, cy - r, cx + w, cy + r], fill=fill)
     else:
         raise ValueError(f"unknown shape {shape!r}; choose from {SHAPES}")
+
+
+def shape_ids(shapes=SHAPES, colours=("red", "green", "blue"), positions=tuple(POSITIONS),
+              sizes=tuple(SIZES)) -> list[str]:
+    """Ids of a ``shapes`` set, ``shape-colour-position-size``, in its order (every combination)."""
+    return ["-".join(combo) for combo in itertools.product(shapes, colours, positions, sizes)]
 
 
 def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("red", "green", "blue"),
@@ -82,9 +95,10 @@ def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("r
         raise ValueError(f"stimuli image_size must be at least 8 pixels, got {image_size}")
     rng = np.random.default_rng(seed)
     combos = list(itertools.product(shapes, colours, positions, sizes))
+    ids = shape_ids(shapes, colours, positions, sizes)
     big = image_size * supersample
     images = np.empty((len(combos), image_size, image_size, 3), dtype=np.uint8)
-    captions, ids = [], []
+    captions = []
     for n, (shape, colour, position, size) in enumerate(combos):
         canvas = Image.new("RGB", (big, big), (128, 128, 128))
         fx, fy = POSITIONS[position]
@@ -97,7 +111,6 @@ def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("r
         template = caption_templates[rng.integers(len(caption_templates))]
         captions.append(template.format(size=size, colour=colour, shape=shape,
                                         where=_POSITION_PHRASE[position]))
-        ids.append(f"{shape}-{colour}-{position}-{size}")
     columns = list(zip(*combos))
     return xr.Dataset(
         {"image": (("stimulus", "y", "x", "channel"), images), "text": ("stimulus", captions)},
@@ -107,10 +120,14 @@ def render_shapes(*, seed: int, image_size: int = 32, shapes=SHAPES, colours=("r
     )
 
 
+def _word_pairs(items) -> list[tuple]:
+    return list(items.items()) if isinstance(items, dict) else [(w, w) for w in items]
+
+
 def words(items) -> xr.Dataset:
     """A text-only stimulus set. ``items`` is a list of strings (the id is the text itself) or a
     mapping ``stimulus_id -> text``."""
-    pairs = list(items.items()) if isinstance(items, dict) else [(w, w) for w in items]
+    pairs = _word_pairs(items)
     if not pairs:
         raise ValueError("stimuli words: the list of items is empty")
     ids = [str(i) for i, _ in pairs]
@@ -120,34 +137,87 @@ def words(items) -> xr.Dataset:
                       coords={"stimulus_id": ("stimulus", ids)})
 
 
-def _read_image(path: Path, image_size: int) -> np.ndarray:
-    """One image file as (image_size, image_size, 3) uint8 RGB (bicubic resize)."""
-    with reading(path, "an image", "replace the file or move it out of the folder", label="stimuli image_folder"):
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB").resize((image_size, image_size), Image.Resampling.BICUBIC))
+def _column_values(values: pd.Series) -> np.ndarray:
+    """A table column as numbers when every value is one, else as strings."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers.to_numpy() if values.ne("").all() and numbers.notna().all() else values.to_numpy(str)
 
 
-def image_folder(path, *, image_size: int) -> xr.Dataset:
-    """Every image file directly in ``path`` (sorted by name), converted to RGB and resized to
-    ``image_size`` x ``image_size`` (bicubic). The stimulus id is the file name without suffix."""
-    files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"stimuli image_folder: no image files in {path}")
-    images = np.stack([_read_image(f, image_size) for f in files])
-    return xr.Dataset({"image": (("stimulus", "y", "x", "channel"), images)},
-                      coords={"stimulus_id": ("stimulus", [f.stem for f in files]),
-                              "file": ("stimulus", [f.name for f in files]),
-                              "channel": ["R", "G", "B"]})
+def image_folder(path, *, image_size: int = 224, table=None, resize: str = folder_sets.DEFAULT_RESIZE,
+                 background=folder_sets.DEFAULT_BACKGROUND, caption_column=None) -> xr.Dataset:
+    """The images of ``path`` (with the stimulus ``table``, or subfolders as categories; see
+    :mod:`brainalign.image_folder`), each read as RGB and squared to ``image_size`` by ``resize``.
+
+    Returns ``image`` (stimulus, y, x, channel) uint8, ``text`` when the table has the caption
+    column, and coordinates ``stimulus_id``, ``file`` and every other table column (or ``category``).
+    """
+    spec = {"path": str(path), **({"table": str(table)} if table is not None else {}),
+            **({"caption_column": caption_column} if caption_column is not None else {})}
+    frame = folder_sets.list_stimuli(spec)
+    captions = folder_sets.caption_column(spec, frame)
+    images = folder_sets.load_images([Path(path) / f for f in frame["file"]], size=image_size,
+                                     resize=resize, background=background)
+    data = {"image": (("stimulus", "y", "x", "channel"), images)}
+    if captions is not None:
+        data["text"] = ("stimulus", frame.pop(captions).to_numpy(str))
+    coords = {name: ("stimulus", _column_values(frame[name]) if name not in ("stimulus_id", "file")
+                     else frame[name].to_numpy(str)) for name in frame.columns}
+    return xr.Dataset(data, coords={**coords, "channel": ["R", "G", "B"]})
+
+
+def stimulus_inputs(spec: dict) -> set[str]:
+    """The model inputs (``image``, ``text``) that the set of a ``stimuli.<name>`` entry provides.
+    An image folder has texts when its table has the caption column (reads the table only)."""
+    kind = spec["kind"]
+    if kind == "shapes":
+        return {"image", "text"}
+    if kind == "words":
+        return {"text"}
+    if kind == "image_folder":
+        return {"image"} | ({"text"} if folder_sets.caption_column(spec, folder_sets.list_stimuli(spec)) else set())
+    raise ValueError(f"stimuli kind {kind!r} is not one of 'shapes', 'words', 'image_folder'")
+
+
+def stimulus_ids(spec: dict) -> list[str]:
+    """The ids of the set a ``stimuli.<name>`` entry describes, in order, without building it
+    (no image is drawn or read)."""
+    kind = spec["kind"]
+    if kind == "shapes":
+        return shape_ids(**{k: spec[k] for k in ("shapes", "colours", "positions", "sizes") if k in spec})
+    if kind == "words":
+        return [str(i) for i, _ in _word_pairs(spec["items"])]
+    if kind == "image_folder":
+        return list(folder_sets.list_stimuli(spec)["stimulus_id"])
+    raise ValueError(f"stimuli kind {kind!r} is not one of 'shapes', 'words', 'image_folder'")
+
+
+def read_stimulus_ids(path) -> np.ndarray:
+    """Stimulus ids from a stimuli store, or from a JSON list of ids (``.json``: what
+    :meth:`brainalign.input_manifest.InputManifests.stimulus_ids` writes)."""
+    if str(path).endswith(".json"):
+        return np.array(json.loads(Path(path).read_text()), dtype=str)
+    return store.open_dataset(path).stimulus_id.values
+
+
+def stimulus_coords(ds: xr.Dataset, ids=None) -> dict:
+    """``{name: ("stimulus", values)}``: the metadata coordinates of a set (every coordinate on
+    ``stimulus`` but ``stimulus_id``), in the order of ``ids`` (default: the set's own)."""
+    names = [n for n, c in ds.coords.items() if c.dims == ("stimulus",) and n != "stimulus_id"]
+    meta = xr.Dataset(coords={n: ds.coords[n] for n in ["stimulus_id", *names]})
+    if ids is not None and names:
+        meta = meta.set_xindex("stimulus_id").sel(stimulus_id=np.asarray(ids))
+    return {n: ("stimulus", meta[n].values) for n in names}
 
 
 def build_stimulus_set(spec: dict, *, seed: int) -> xr.Dataset:
-    """Build the stimulus set that a config entry ``stimuli.<name>`` describes (key ``kind``)."""
-    spec = dict(spec)
+    """Build the stimulus set that a config entry ``stimuli.<name>`` describes (key ``kind``;
+    ``models``, which models see the set, plays no part in it)."""
+    spec = {k: v for k, v in spec.items() if k != "models"}
     kind = spec.pop("kind")
     if kind == "shapes":
         return render_shapes(seed=seed, **spec)
     if kind == "words":
         return words(spec["items"])
     if kind == "image_folder":
-        return image_folder(spec["path"], image_size=spec.get("image_size", 224))
+        return image_folder(spec.pop("path"), **spec)
     raise ValueError(f"stimuli kind {kind!r} is not one of 'shapes', 'words', 'image_folder'")

@@ -11,7 +11,10 @@ Stimuli are ordered by the categorical attributes of the stimulus set (the strin
 on ``stimulus`` other than ``stimulus_id`` with 2 or more values shared by several stimuli), the
 attribute that changes least often along the set's order first (for ``shapes``: shape, then
 colour, position, size), each attribute's values in order of first appearance; lines separate the values of the first attribute, whose names
-label the axes. A set without such attributes keeps its order.
+label the axes. An image folder's ``category`` (its subfolders, or a table column) and any other
+table column are such attributes. A set without them keeps its order, and when it is small (at
+most :data:`MAX_LABELS` stimuli, e.g. Haxby's 8 categories) each stimulus is named on the axes by
+its id. More groups or stimuli than :data:`MAX_LABELS` are left unnamed (they would not fit).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from scipy.stats import rankdata
 
 from ..results import square_rdms
 from ._common import STYLE, save
+
+
+MAX_LABELS = 40  # tick labels that fit beside a panel
 
 
 def category_order(stimuli: xr.Dataset) -> tuple[np.ndarray, list[str]]:
@@ -76,19 +82,24 @@ def rdm_panels(rsa: list[xr.Dataset], order) -> tuple[dict, dict]:
     return {roi: mean_brain.sel(roi=roi).values for roi in best}, best
 
 
-def _category_axes(ax, stimuli: xr.Dataset, order, attrs, first_col: bool, last_row: bool) -> None:
+def axis_labels(stimuli: xr.Dataset, order, attrs) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Where lines separate groups, and the tick positions and names of the axes (module docstring)."""
     if not attrs:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return
+        names = [str(s) for s in order] if len(order) <= MAX_LABELS else []
+        return np.array([]), np.arange(len(names), dtype=float), names
     labels = stimuli.set_xindex("stimulus_id").sel(stimulus_id=order)[attrs[0]].values.astype(str)
     edges = np.flatnonzero(labels[1:] != labels[:-1]) + 0.5
+    if len(edges) + 1 > MAX_LABELS:
+        return edges, np.array([]), []
+    bounds = np.r_[-0.5, edges, len(labels) - 0.5]
+    return edges, (bounds[:-1] + bounds[1:]) / 2, list(labels[np.r_[0, (edges + 0.5).astype(int)]])
+
+
+def _category_axes(ax, stimuli: xr.Dataset, order, attrs, first_col: bool, last_row: bool) -> None:
+    edges, centres, names = axis_labels(stimuli, order, attrs)
     for e in edges:
         ax.axhline(e, color="white", lw=1.2)
         ax.axvline(e, color="white", lw=1.2)
-    bounds = np.r_[-0.5, edges, len(labels) - 0.5]
-    centres = (bounds[:-1] + bounds[1:]) / 2
-    names = labels[np.r_[0, (edges + 0.5).astype(int)]]
     ax.set_xticks(centres, names if last_row else [], rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(centres, names if first_col else [])
     ax.tick_params(length=0)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..stimuli import stimulus_coords
 from ..store import StreamingStore
 from .adapter import LoadedModel
 from .layers import LayerRecorder, layer_names, select_layers
@@ -125,7 +126,7 @@ def extract_features(spec: Mapping, stimuli: xr.Dataset, out_path, *, params: Ma
     Returns
     -------
     Path of the complete store: groups ``<layer>`` with ``features`` ``(stimulus, unit)``
-    float32; root attributes ``model``, ``preprocessing``, ``input``, ``layers``, ``reduce``,
+    float32 and the stimulus set's coordinates on ``stimulus``; root attributes ``model``, ``preprocessing``, ``input``, ``layers``, ``reduce``,
     ``batch_size``, ``device``, ``precision``; group attributes ``output_shape`` (per stimulus,
     ``None`` for a batch-dependent token count), ``pooling``, ``n_units_pooled``, ``reduction``.
     """
@@ -153,7 +154,8 @@ def extract_features(spec: Mapping, stimuli: xr.Dataset, out_path, *, params: Ma
 
         with FeatureWriter(store, stimuli["stimulus_id"].values, batch_size=batch_size,
                            reducer_for=reducer_for, attrs_for=lambda *a: _layer_attrs(run, *a),
-                           block_bytes=block_bytes, on_commit=on_commit) as writer:
+                           block_bytes=block_bytes, on_commit=on_commit,
+                           stimulus_coords=stimulus_coords(stimuli)) as writer:
             for start in range(store.rows_done, n, batch_size):
                 rows = slice(start, min(start + batch_size, n))
                 writer.add(start, run(stimulus_rows(stimuli, model.input_kind, rows)))

@@ -64,13 +64,17 @@ class FeatureWriter:
     on_commit : callable, optional
         Called with ``rows_done`` after each commit, on the writer thread; an exception it
         raises stops the writing and is raised again by :meth:`add` or on leaving.
+    stimulus_coords : mapping, optional
+        Further coordinates on ``stimulus`` of every group, ``{name: ("stimulus", values)}``
+        (the stimulus set's metadata: category, concept, ...).
     """
 
     def __init__(self, store: StreamingStore, stimulus_ids, *, batch_size: int,
                  reducer_for: Callable, attrs_for: Callable,
                  block_bytes: int = DEFAULT_BLOCK_BYTES,
-                 on_commit: Callable[[int], None] | None = None):
+                 on_commit: Callable[[int], None] | None = None, stimulus_coords=None):
         self.store = store
+        self.stimulus_coords = dict(stimulus_coords or {})
         self.ids = np.asarray(stimulus_ids).astype(str)
         self.n_rows, self.batch_size = len(self.ids), int(batch_size)
         self.reducer_for, self.attrs_for = reducer_for, attrs_for
@@ -183,7 +187,7 @@ class FeatureWriter:
 
     def _create(self, layer: str, units: int, attrs: dict) -> None:
         self.store.create(layer, "features", ("stimulus", "unit"), (self.n_rows, units),
-                          "float32", coords={"stimulus_id": ("stimulus", self.ids)},
+                          "float32", coords={"stimulus_id": ("stimulus", self.ids), **self.stimulus_coords},
                           row_chunk=self.block_rows)
         self.store.set_attrs(layer, attrs)
 

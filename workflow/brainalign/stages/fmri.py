@@ -31,6 +31,7 @@ from ..brain.fmri import fmri_stage
 from ..brain.noise_ceiling import ncsnr, noise_ceiling
 from ..brain.openfmri import find_openfmri_runs
 from ..brain.rois import atlas_masks, field_of_view_mask, load_mask, sphere_mask
+from ..stimuli import read_stimulus_ids
 
 log = logging.getLogger(__name__)
 GLM_KEYS = ("hrf_model", "drift_model", "high_pass", "drift_order", "noise_model", "signal_scaling",
@@ -120,7 +121,7 @@ def run_betas(spec: dict, *, subject: str, stimuli, out, seed: int) -> dict:
     summary = write_betas_store(
         out, files, trials, roi_images(spec, Path(spec["path"]), grid), fmt=fmt, grid=grid,
         voxels=voxel_table(paths["voxels"][0]) if paths["voxels"] else None,
-        known_stimuli=store.open_dataset(stimuli).stimulus_id.values, drop_unknown=spec["trials"].get("drop_unknown",
+        known_stimuli=read_stimulus_ids(stimuli), drop_unknown=spec["trials"].get("drop_unknown",
                                                                                                      False),
         ncsnr_map=paths["ncsnr"][0] if paths["ncsnr"] else None, table=table, params=spec,
         inputs=[p for kind in paths.values() for p in kind] + [stimuli], seed=seed,
@@ -132,7 +133,8 @@ def run_betas(spec: dict, *, subject: str, stimuli, out, seed: int) -> dict:
 
 
 def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
-    """Betas of ``subject`` in the dataset ``spec`` (a ``datasets.<name>`` config entry) at ``bids``."""
+    """Betas of ``subject`` in the dataset ``spec`` (a ``datasets.<name>`` config entry) at ``bids``;
+    ``stimuli``: the stimulus set's store, or a JSON list of its ids."""
     if spec.get("layout") == "betas":
         run_betas(spec, subject=subject, stimuli=stimuli, out=out, seed=seed)
         return
@@ -140,7 +142,7 @@ def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
     runs = find_runs(spec, root, subject)
     log.info("sub-%s: %d runs (%s)", subject, len(runs), ", ".join(r.label for r in runs))
     glm = spec["glm"]
-    known = store.open_dataset(stimuli).stimulus_id.values
+    known = read_stimulus_ids(stimuli)
     reference = nib.load(runs[0].bold)
     rois = fmri_stage(runs, roi_images(spec, root, reference), method=glm["method"],
                       glm={k: glm[k] for k in GLM_KEYS if k in glm}, confounds=spec.get("confounds"),

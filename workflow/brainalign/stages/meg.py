@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import store
 from ..brain.meg import meg_stage
 from ..brain.meg_io import find_bids_recordings
+from ..stimuli import stimulus_coords
 
 log = logging.getLogger(__name__)
 SIMULATED_RUNS = "run-*_raw.fif"
@@ -56,6 +57,8 @@ def run(spec: dict, *, recordings, subject: str, out, seed: int, stimuli=None) -
     ds = meg_stage(recs, stimulus_table=table, known_stimuli=known, drop_unknown=spec["drop_unknown"],
                    events=spec["events"], preprocessing=spec["preprocessing"], average=spec["average"])
     rows = "trial" if "trial" in ds.dims else "stimulus"
+    if rows == "stimulus" and stimuli is not None:  # per-stimulus averages: the set's metadata too
+        ds = ds.assign_coords(stimulus_coords(store.open_dataset(stimuli), ds.stimulus_id.values))
     log.info("sub-%s: %d %ss x %d channels x %d times (%g Hz)", subject, ds.sizes[rows], rows, ds.sizes["unit"],
              ds.sizes["time"], ds.attrs["sfreq"])
     paths = [getattr(r, "path", r) for r in recs]

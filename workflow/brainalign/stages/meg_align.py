@@ -36,6 +36,7 @@ import xarray as xr
 from .. import store
 from ..metrics.rdm import compute_rdm
 from ..metrics.time_resolved import time_course_summary, time_resolved_encoding, time_resolved_rsa
+from ..stimuli import stimulus_coords
 from ._align import layer_rows, scaled_features, stimulus_time_courses
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,11 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
     ids = ds.stimulus_id.values.astype(str)
     layers = {layer: layer_rows(features, layer, ids) for layer in store.layer_names(features)}
     groups = {"rsa": rsa_over_time(ds, layers, spec, seed), "encoding": encoding_over_time(ds, layers, spec, seed)}
+    coords = {"stimulus_id": ("stimulus", ids),
+              **stimulus_coords(store.open_dataset(features, group=next(iter(layers))), ids)}
     for method, result in groups.items():
         result["time"].attrs["units"] = "s"
-        groups[method] = result.assign_coords(stimulus_id=("stimulus", ids)).assign_attrs(**labels)
+        groups[method] = result.assign_coords(coords).assign_attrs(**labels)
         for layer in layers:
             log.info("%s %s %s: peak %s = %.3f at %.0f ms", "/".join(labels.values()), method, layer,
                      result.attrs["metric"], result.peak_score.sel(layer=layer),

@@ -11,7 +11,8 @@ two are compared (``comparator``: Spearman by default), and a
 bootstrap over stimuli (self-pairs of duplicated stimuli left out) gives ``n_bootstrap`` samples
 of every score (:func:`brainalign.metrics.rsa.rsa_scores`). The store keeps the scores
 ``score`` (roi, layer), every bootstrap sample ``bootstrap`` (roi, bootstrap, layer) with the
-stimuli each sample drew, and the RDMs themselves (condensed, scipy's pair order).
+stimuli each sample drew, and the RDMs themselves (condensed, scipy's pair order); the stimulus
+set's coordinates (category, ...) label ``stimulus`` as in the features store.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import xarray as xr
 
 from .. import store
 from ..metrics.rdm import pair_indices
+from ..stimuli import stimulus_coords
 from ._align import layer_rows
 from ._rsa_settings import (brain_rdm_description, layer_rdm, roi_rdm, score_rdms, settings_attrs,
                             too_few_units)
@@ -70,6 +72,7 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
          "brain_rdm": (("roi", "pair"), np.array(brain_rdms)),
          "model_rdm": (("layer", "pair"), model_rdms)},
         coords={"roi": rois, "layer": layers, "stimulus_id": ("stimulus", order),
+                **stimulus_coords(store.open_dataset(features, group=layers[0]), order),
                 "pair_i": ("pair", i), "pair_j": ("pair", j)},
         attrs={**labels, "rdm": spec["rdm"], "comparator": spec["comparator"], "skipped_rois": json.dumps(skipped),
                **settings_attrs(spec)})
