@@ -9,7 +9,12 @@ a brain store) opens. This module keeps the storage contract of ``shared/DESIGN.
 * **provenance** root attributes ``brainalign_version``, ``stage``, ``params`` (JSON),
   ``inputs`` (path -> content hash), ``seed`` and ``created`` (the only non-deterministic one);
 * **atomic writes**: a store is written under a temporary sibling path and renamed into place
-  when complete, so a failed or killed stage leaves nothing that looks complete.
+  when complete, so a failed or killed stage leaves nothing that looks complete;
+* **verified reads**: float arrays are created with a NaN fill value (a chunk that is missing
+  reads as NaN, never as a plausible 0); every store carries a manifest of its files
+  (:mod:`brainalign.manifest`) written when it is committed, and :func:`open_dataset` and
+  :func:`open_tree` check it, and compare the input hashes in its provenance with the inputs'
+  current ones, before anything is read (:func:`verify_store`).
 
 :class:`StreamingStore` writes arrays row block by row block (feature extraction) and can
 resume a killed write from its last complete block.
@@ -25,6 +30,7 @@ import os
 import shutil
 import uuid
 import warnings
+from functools import lru_cache
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,6 +40,8 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from . import __version__
+from .manifest import (MANIFEST, StoreError, manifest_digest, read_manifest, verify_files,
+                       write_manifest)
 
 ROW_DIMS = ("stimulus", "trial")
 MAX_ROW_CHUNK = 1024
@@ -42,6 +50,7 @@ PROVENANCE_KEYS = ("brainalign_version", "stage", "params", "inputs", "seed", "c
 _PARTIAL_SUFFIX = ".partial"
 
 __all__ = [
+    "StoreError",
     "StreamingStore",
     "atomic_directory",
     "atomic_file",
@@ -54,6 +63,7 @@ __all__ = [
     "provenance",
     "read_provenance",
     "store_nbytes",
+    "verify_store",
     "write_dataset",
     "write_tree",
 ]
@@ -111,9 +121,15 @@ def content_hash(path: str | os.PathLike) -> str:
 
     A brainalign store's ``created`` attribute is left out, and so is the
     ``.snakemake_timestamp`` file Snakemake puts in directory outputs, so the hash of a store
-    depends only on its data, its parameters and its inputs.
+    depends only on its data, its parameters and its inputs. A store with a manifest is hashed
+    from it (:func:`brainalign.manifest.manifest_digest`: its files' checksums, taken when it
+    was written) after its files' sizes are checked, without re-reading its data.
     """
     path = Path(path)
+    entries = read_manifest(path) if path.is_dir() else None
+    if entries is not None:
+        verify_files(path, entries)
+        return _root_digest(path, entries)
     h = hashlib.sha256()
     files = [path] if path.is_file() else sorted(
         p for p in path.rglob("*") if p.is_file() and p.name != SNAKEMAKE_TIMESTAMP)
@@ -239,6 +255,7 @@ def write_dataset(path, ds: xr.Dataset, *, stage: str, params: Mapping, inputs=(
     def write(tmp: Path) -> None:
         _to_zarr(ds, tmp)
         _consolidate(tmp)
+        write_manifest(tmp)
 
     return _write_atomically(path, write)
 
@@ -260,6 +277,7 @@ def write_tree(path, groups: Mapping[str, xr.Dataset], *, stage: str, params: Ma
         for name, ds in groups.items():
             _to_zarr(_strings_as_objects(ds), tmp, mode="a", group=name)
         _consolidate(tmp)
+        write_manifest(tmp)
 
     return _write_atomically(path, write)
 
@@ -268,6 +286,61 @@ def write_tree(path, groups: Mapping[str, xr.Dataset], *, stage: str, params: Ma
 def _check_complete(path: Path) -> None:
     if not (path / "zarr.json").is_file():
         raise FileNotFoundError(f"no brainalign store at {path} (expected a Zarr v3 directory)")
+
+
+def _root_digest(path: Path, entries: dict) -> str:
+    try:
+        return manifest_digest(path, entries)
+    except ValueError as err:  # a truncated or garbled root zarr.json
+        raise StoreError(f"damaged store {path}: its zarr.json is unreadable ({err}); delete {path} "
+                         f"and rerun (Snakemake then rewrites it)") from None
+
+
+def _stale_input(path: Path, recorded: Mapping) -> str | None:
+    """The first recorded input of a store that is a brainalign store whose current content
+    hash (from its manifest: cheap) differs from the one in its provenance. Inputs that no longer
+    exist at the recorded path, and raw files (BIDS data, weights: re-reading them on every open
+    would cost gigabytes; Snakemake reruns a stage whose input file changed), are not compared."""
+    for name, digest in recorded.items():
+        inp = Path(name)
+        if (inp / MANIFEST).is_file():
+            if content_hash(inp) != digest:
+                return name
+    return None
+
+
+def verify_store(path, checksums: bool = False) -> None:
+    """Check a store before it is read; raise :class:`StoreError` naming it if it is damaged
+    or stale.
+
+    Every file of its manifest must exist with its recorded size (and, with ``checksums``, its
+    recorded SHA-256), its root metadata must parse, and every input recorded in its provenance
+    that still exists must have the content hash recorded there. A store without a manifest
+    (not written by this version of brainalign) is refused too. Costs one ``stat`` per file and
+    a manifest read per input store; repeated calls in one process for an unchanged store are
+    answered from a cache.
+    """
+    path = Path(path)
+    _check_complete(path)
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        raise StoreError(f"store {path} has no {MANIFEST} (written by an older brainalign, or "
+                         f"not by brainalign); delete it and rerun")
+    stamp = manifest.stat().st_mtime_ns, (path / "zarr.json").stat().st_mtime_ns
+    _verified(str(path.resolve()), stamp, checksums)
+
+
+@lru_cache(maxsize=256)
+def _verified(path: str, stamp: tuple, checksums: bool) -> None:
+    root = Path(path)
+    entries = read_manifest(root)
+    verify_files(root, entries, checksums)
+    _root_digest(root, entries)
+    recorded = json.loads((root / "zarr.json").read_bytes()).get("attributes", {}).get("inputs") or {}
+    stale = _stale_input(root, recorded)
+    if stale is not None:
+        raise StoreError(f"stale store {root}: its input {stale} has changed since it was computed; "
+                         f"delete {root} and rerun (Snakemake then recomputes it)")
 
 
 def _decode_strings(ds: xr.Dataset) -> xr.Dataset:
@@ -282,14 +355,14 @@ def _decode_strings(ds: xr.Dataset) -> xr.Dataset:
 def open_dataset(path, group: str | None = None) -> xr.Dataset:
     """Open one group of a store lazily (``xarray.open_zarr``); string variables are decoded."""
     path = Path(path)
-    _check_complete(path)
+    verify_store(path)
     return _decode_strings(xr.open_zarr(path, group=group, zarr_format=3))
 
 
 def open_tree(path) -> xr.DataTree:
-    """Open a store with all its groups (``xarray.open_datatree``)."""
+    """Open a store with all its groups (``xarray.open_datatree``), once verified."""
     path = Path(path)
-    _check_complete(path)
+    verify_store(path)
     return xr.open_datatree(path, engine="zarr", zarr_format=3)
 
 
@@ -360,10 +433,16 @@ class StreamingStore:
             try:
                 root = zarr.open_group(str(self.partial), mode="r+", zarr_format=3)
                 if root.attrs.get("fingerprint") == self._fingerprint:
+                    self._manifest = read_manifest(self.partial) or {}
+                    verify_files(self.partial, self._manifest)
                     return root
+            except StoreError as err:  # committed rows damaged since: redo them all
+                warnings.warn(f"{err.args[0].split(';')[0]}; its rows are extracted again",
+                              stacklevel=3)
             except Exception:  # unreadable leftovers of a killed run: start afresh
                 pass
             shutil.rmtree(self.partial)
+        self._manifest = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         root = zarr.open_group(str(self.partial), mode="w", zarr_format=3)
         root.attrs.update({"fingerprint": self._fingerprint, "rows_done": 0})
@@ -390,9 +469,10 @@ class StreamingStore:
         g = self._group(group)
         if name not in g:
             chunks = chunk_shape(tuple(dims), tuple(shape), np.dtype(dtype).itemsize, row_chunk)
+            fill = np.nan if np.dtype(dtype).kind in "fc" else 0  # a missing float chunk reads NaN
             arr = g.create_array(name, shape=tuple(shape), dtype=dtype, chunks=chunks,
                                  compressors=[ZstdCodec(level=1)],
-                                 dimension_names=tuple(dims), fill_value=0)
+                                 dimension_names=tuple(dims), fill_value=fill)
             arr.attrs.update(dict(attrs or {}))
             coord_names = []
             for cname, (cdim, values) in (coords or {}).items():
@@ -417,7 +497,10 @@ class StreamingStore:
         self._group(group)[name][start:start + len(values)] = values
 
     def commit_rows(self, rows_done: int) -> None:
-        """Record that every array is complete up to row ``rows_done`` (call after each block)."""
+        """Record that every array is complete up to row ``rows_done`` (call after each block):
+        the partial store's manifest (names and sizes of the files written so far) first, so
+        that a resumed run finds a chunk deleted or truncated since, then ``rows_done``."""
+        self._manifest = write_manifest(self.partial, checksums=False, previous=self._manifest)
         self._root.attrs["rows_done"] = int(rows_done)
 
     def set_attrs(self, group: str | None, attrs: Mapping) -> None:
@@ -434,5 +517,6 @@ class StreamingStore:
         attrs.update(self._prov)
         self._root.attrs.put(attrs)
         _consolidate(self.partial)
+        write_manifest(self.partial, previous=self._manifest)
         _publish(self.partial, self.path)
         return self.path
