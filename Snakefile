@@ -2,6 +2,7 @@
 # Run `snakemake --cores 2` (the profile in profiles/default is loaded automatically).
 # Every stage writes one Zarr store under `results_dir`; see README.md and ../shared/DESIGN.md.
 
+import os
 from pathlib import Path
 
 from brainalign.config import ConfigError, validate_config
@@ -36,6 +37,7 @@ include: "rules/similarity.smk"
 include: "rules/meg.smk"
 include: "rules/report.smk"
 include: "rules/decode.smk"
+include: "rules/safety.smk"
 
 
 rule all:

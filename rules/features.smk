@@ -3,7 +3,7 @@ rule features:
     input:
         stimuli=f"{R}/stimuli/{{stimset}}.zarr",
     output:
-        directory(f"{R}/features/{{stimset}}/{{model}}.zarr"),
+        update(directory(f"{R}/features/{{stimset}}/{{model}}.zarr")),
     params:
         spec=lambda wc: as_json(config["models"][wc.model]),
         seed=config["seed"],

@@ -4,7 +4,7 @@ rule fmri:
         bids=lambda wc: PLAN.bids_dir(wc.dataset),
         stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
     output:
-        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+        update(directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr")),
     wildcard_constraints:
         dataset=PLAN.dataset_pattern("fmri"),
     params:

@@ -1,7 +1,7 @@
 rule stimuli:
     """Render a stimulus set into the arrays the models see."""
     output:
-        directory(f"{R}/stimuli/{{stimset}}.zarr"),
+        update(directory(f"{R}/stimuli/{{stimset}}.zarr")),
     params:
         spec=lambda wc: as_json(config["stimuli"][wc.stimset]),
         seed=config["seed"],

@@ -30,7 +30,6 @@ import os
 import shutil
 import uuid
 import warnings
-from functools import lru_cache
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -296,51 +295,32 @@ def _root_digest(path: Path, entries: dict) -> str:
                          f"and rerun (Snakemake then rewrites it)") from None
 
 
-def _stale_input(path: Path, recorded: Mapping) -> str | None:
-    """The first recorded input of a store that is a brainalign store whose current content
-    hash (from its manifest: cheap) differs from the one in its provenance. Inputs that no longer
-    exist at the recorded path, and raw files (BIDS data, weights: re-reading them on every open
-    would cost gigabytes; Snakemake reruns a stage whose input file changed), are not compared."""
-    for name, digest in recorded.items():
-        inp = Path(name)
-        if (inp / MANIFEST).is_file():
-            if content_hash(inp) != digest:
-                return name
-    return None
-
-
 def verify_store(path, checksums: bool = False) -> None:
     """Check a store before it is read; raise :class:`StoreError` naming it if it is damaged
     or stale.
 
     Every file of its manifest must exist with its recorded size (and, with ``checksums``, its
     recorded SHA-256), its root metadata must parse, and every input recorded in its provenance
-    that still exists must have the content hash recorded there. A store without a manifest
-    (not written by this version of brainalign) is refused too. Costs one ``stat`` per file and
-    a manifest read per input store; repeated calls in one process for an unchanged store are
-    answered from a cache.
+    that is a brainalign store must still have the content hash recorded there (a hash from the
+    input's manifest: cheap). Inputs that no longer exist at the recorded path, and raw files
+    (BIDS data, weights: re-reading them on every open would cost gigabytes; Snakemake reruns a
+    stage whose input file changed), are not compared. A store without a manifest (not written
+    by this version of brainalign) is refused too. Costs one ``stat`` per file of the store and
+    of its input stores (``bench/bench_manifest.py``).
     """
     path = Path(path)
     _check_complete(path)
-    manifest = path / MANIFEST
-    if not manifest.is_file():
+    entries = read_manifest(path)
+    if entries is None:
         raise StoreError(f"store {path} has no {MANIFEST} (written by an older brainalign, or "
                          f"not by brainalign); delete it and rerun")
-    stamp = manifest.stat().st_mtime_ns, (path / "zarr.json").stat().st_mtime_ns
-    _verified(str(path.resolve()), stamp, checksums)
-
-
-@lru_cache(maxsize=256)
-def _verified(path: str, stamp: tuple, checksums: bool) -> None:
-    root = Path(path)
-    entries = read_manifest(root)
-    verify_files(root, entries, checksums)
-    _root_digest(root, entries)
-    recorded = json.loads((root / "zarr.json").read_bytes()).get("attributes", {}).get("inputs") or {}
-    stale = _stale_input(root, recorded)
-    if stale is not None:
-        raise StoreError(f"stale store {root}: its input {stale} has changed since it was computed; "
-                         f"delete {root} and rerun (Snakemake then recomputes it)")
+    verify_files(path, entries, checksums)
+    _root_digest(path, entries)
+    recorded = json.loads((path / "zarr.json").read_bytes()).get("attributes", {}).get("inputs") or {}
+    for name, digest in recorded.items():
+        if (Path(name) / MANIFEST).is_file() and content_hash(name) != digest:
+            raise StoreError(f"stale store {path}: its input {name} has changed since it was computed; "
+                             f"delete {path} and rerun (Snakemake then recomputes it)")
 
 
 def _decode_strings(ds: xr.Dataset) -> xr.Dataset:

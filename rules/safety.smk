@@ -1,0 +1,26 @@
+# A failed stage never costs the finished store it was replacing.
+#
+# Snakemake deletes a job's outputs before the job runs, so a config edit that makes a stage fail
+# (a layer that does not exist, a value that breaks the stage) used to leave no store at all. Every
+# store output is flagged `update(...)`: Snakemake then leaves the old store in place while the job
+# runs (the stage writes a temporary sibling and renames it over the old store only once complete,
+# `brainalign.store.atomic_directory`) and, should the job fail, restores the copy it kept under
+# `.snakemake/` and says so ("Restored previous version of ...").
+#
+# Snakemake records the failed job's params for the restored store, so a rerun of the same config
+# would then take the old store for a result of the new config. The handler below marks the outputs
+# of every job that did not finish incomplete instead: the next run reruns them (`rerun-incomplete`
+# in profiles/default) or, without that setting, refuses to go on until they are rerun; the old
+# store stays readable in the meantime.
+from snakemake.io import is_flagged
+
+
+def mark_unfinished_updates_incomplete():
+    """Mark as incomplete the existing `update` outputs of every job of this run that did not finish."""
+    for job in workflow.dag.needrun_jobs():
+        if any(is_flagged(f, "update") and os.path.exists(f) for f in job.output):
+            workflow.persistence.started(job)
+
+
+onerror:
+    mark_unfinished_updates_incomplete()
