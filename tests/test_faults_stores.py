@@ -151,6 +151,7 @@ def test_failed_stage_restores_the_previous_store_and_reruns_next_time(study_cop
     shutil.copytree(kept, stimuli)
     dry = snakemake(str(results / FEATURES), "-n", results=results, configfile=config)
     assert planned_jobs(dry.stdout).get("features") == 1  # the restored store is not taken as new
+    assert "incomplete" in dry.stdout.lower()
 
 
 # ------------------------------------------------------------- damaged stores
