@@ -49,3 +49,9 @@ def test_bench_similarity_agrees_with_direct_formulas():
 def test_bench_fmri_glm_agrees_with_nilearn():
     result = run_bench("fmri_glm")
     assert all(result[method]["max_rel_diff"] < 1e-4 for method in ("lsa", "lss"))
+
+
+def test_bench_manifest_covers_every_file_of_the_store():
+    result = run_bench("manifest")["manifest"]
+    # 2,000 x 4,000 float32: 2 row chunks of 1024 x 4,000 units, and the array's zarr.json
+    assert result["files"] == 3 and 0 < result["bytes_on_disk"] <= result["nbytes"] + 4096
