@@ -78,7 +78,9 @@ def _build_meta(spec: dict):
 def _module_names(spec_json: str) -> tuple[str, ...] | None:
     try:
         module = _build_meta(json.loads(spec_json))
-    except _Unknown:
+    except (ValueError, TypeError, KeyError, OSError):
+        raise  # a bad spec: the caller names its key
+    except Exception:  # noqa: BLE001  _Unknown, or a model that cannot be built on `meta`
         return None
     return tuple(name for name, _ in module.named_modules() if name)
 
@@ -88,23 +90,16 @@ def model_layers(spec: dict, key: str) -> list[str] | None:
     modules cannot be listed before running it. Raises ``ConfigError`` naming ``key`` (e.g.
     ``models.cnn``) for a pattern that matches nothing or a model that cannot be built."""
     from .config import ConfigError
-    from .models.layers import select_layers
+    from .models.layers import select_names
 
-    patterns = [spec["layers"]] if isinstance(spec["layers"], str) else list(spec["layers"])
     try:
         names = _module_names(json.dumps(spec, sort_keys=True, default=str))
     except (ValueError, TypeError, KeyError, OSError) as err:
         raise ConfigError(f"config: key '{key}': the model cannot be built: {err}") from None
     if names is None:
         return None
-
-    class _Tree:  # select_layers reads named_modules() only
-        @staticmethod
-        def named_modules():
-            return [("", None), *((n, None) for n in names)]
-
     try:
-        return select_layers(_Tree, patterns)
+        return select_names(list(names), list(spec["layers"]))
     except ValueError as err:
         raise ConfigError(f"config: key '{key}.layers': {str(err).split(': ', 1)[1]}") from None
 
@@ -115,8 +110,7 @@ def layer_selected(layer: str, spec: dict, key: str) -> bool:
     chosen = model_layers(spec, key)
     if chosen is not None:
         return layer in chosen
-    patterns = [spec["layers"]] if isinstance(spec["layers"], str) else spec["layers"]
-    return any(layer == p or fnmatch.fnmatchcase(layer, p) for p in patterns)
+    return any(layer == p or fnmatch.fnmatchcase(layer, p) for p in spec["layers"])
 
 
 # ------------------------------------------------------------------- counts and sizes
