@@ -12,7 +12,23 @@
 # of every job that did not finish incomplete instead: the next run reruns them (`rerun-incomplete`
 # in profiles/default) or, without that setting, refuses to go on until they are rerun; the old
 # store stays readable in the meantime.
+#
+# A run killed while such a job ran leaves Snakemake's copy behind, and Snakemake then fails the
+# job's next run (it will not copy over an existing backup): at start, the copies kept for
+# stores that are still in place are dropped.
 from snakemake.io import is_flagged
+
+
+def _existing_updates():
+    """The existing `update` outputs of the jobs this run will execute."""
+    return [Path(f) for job in workflow.dag.needrun_jobs() for f in job.output
+            if is_flagged(f, "update") and os.path.exists(f)]
+
+
+def drop_leftover_backups():
+    """Remove Snakemake's backups of stores that are in place (left by a killed run)."""
+    for path in _existing_updates():
+        workflow.persistence.cleanup_backup(path)
 
 
 def mark_unfinished_updates_incomplete():
@@ -20,6 +36,10 @@ def mark_unfinished_updates_incomplete():
     for job in workflow.dag.needrun_jobs():
         if any(is_flagged(f, "update") and os.path.exists(f) for f in job.output):
             workflow.persistence.started(job)
+
+
+onstart:
+    drop_leftover_backups()
 
 
 onerror:
