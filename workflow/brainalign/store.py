@@ -39,8 +39,8 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from . import __version__
-from .manifest import (MANIFEST, StoreError, manifest_digest, read_manifest, verify_files,
-                       write_manifest)
+from .manifest import (MANIFEST, SNAKEMAKE_TIMESTAMP, StoreError, manifest_digest, read_manifest,
+                       verify_files, write_manifest)
 
 ROW_DIMS = ("stimulus", "trial")
 MAX_ROW_CHUNK = 1024
@@ -112,9 +112,6 @@ def _strings_as_objects(ds: xr.Dataset) -> xr.Dataset:
 
 
 # ----------------------------------------------------------------------- provenance
-SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"
-
-
 def content_hash(path: str | os.PathLike) -> str:
     """SHA-256 of a file, or of a directory's relative paths and file contents in sorted order.
 
@@ -333,7 +330,8 @@ def _decode_strings(ds: xr.Dataset) -> xr.Dataset:
 
 
 def open_dataset(path, group: str | None = None) -> xr.Dataset:
-    """Open one group of a store lazily (``xarray.open_zarr``); string variables are decoded."""
+    """Open one group of a store lazily (``xarray.open_zarr``) once verified (:func:`verify_store`);
+    string variables are decoded."""
     path = Path(path)
     verify_store(path)
     return _decode_strings(xr.open_zarr(path, group=group, zarr_format=3))
