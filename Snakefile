@@ -2,6 +2,7 @@
 # Run `snakemake --cores 2` (the profile in profiles/default is loaded automatically).
 # Every stage writes one Zarr store under `results_dir`; see README.md and ../shared/DESIGN.md.
 
+import os
 from pathlib import Path
 
 from brainalign.config import ConfigError, validate_config
@@ -32,10 +33,13 @@ R = config["results_dir"]
 RESULTS_LOCK = ResultsLock(R)  # one run at a time in results_dir, from whatever working folder
 
 
+# Snakemake keeps one handler of each kind: these hold the results lock for the run, clean up after
+# killed stages, and keep failed jobs' previous stores (rules/safety.smk).
 onstart:
     RESULTS_LOCK.acquire()
     for path in remove_temporaries(R):
         print(f"brainalign: removed {path}, left by a stage that was killed")
+    drop_leftover_backups()
 
 
 onsuccess:
@@ -43,6 +47,7 @@ onsuccess:
 
 
 onerror:
+    mark_unfinished_updates_incomplete()
     RESULTS_LOCK.release()
 
 report: "report/workflow.rst"
@@ -61,6 +66,7 @@ include: "rules/similarity.smk"
 include: "rules/meg.smk"
 include: "rules/report.smk"
 include: "rules/decode.smk"
+include: "rules/safety.smk"
 
 
 rule all:

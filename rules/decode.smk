@@ -3,7 +3,7 @@ rule decode:
     input:
         brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
     output:
-        directory(f"{R}/decoding/{{dataset}}/sub-{{sub}}.zarr"),
+        update(directory(f"{R}/decoding/{{dataset}}/sub-{{sub}}.zarr")),
     params:
         spec=lambda wc: as_json({**config["decoding"], "dataset": wc.dataset, "subject": wc.sub}),
         seed=config["seed"],

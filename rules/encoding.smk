@@ -29,7 +29,7 @@ rule encoding:
         **(ENCODING_INPUT if UNIT_JOBS == 1 else
            {"parts": expand(ENCODING_PART, part=range(UNIT_JOBS), allow_missing=True)}),
     output:
-        directory(f"{R}/encoding/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
+        update(directory(f"{R}/encoding/{{dataset}}/sub-{{sub}}/{{model}}.zarr")),
     params:
         spec=encoding_spec,
         seed=config["seed"],

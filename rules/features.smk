@@ -4,7 +4,7 @@ rule features:
         stimuli=f"{R}/stimuli/{{stimset}}.zarr",
         weights=lambda wc: MANIFESTS.model(wc.model),
     output:
-        directory(f"{R}/features/{{stimset}}/{{model}}.zarr"),
+        update(directory(f"{R}/features/{{stimset}}/{{model}}.zarr")),
     params:
         spec=lambda wc: as_json(config["models"][wc.model]),
         seed=config["seed"],

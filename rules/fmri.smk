@@ -11,7 +11,7 @@ rule fmri:
                            **({"bids": PLAN.bids_dir(wc.dataset)} if "simulate" in config["datasets"][wc.dataset]
                               else {"files": MANIFESTS.fmri(wc.dataset, wc.sub)})}),
     output:
-        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+        update(directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr")),
     wildcard_constraints:
         dataset=PLAN.dataset_pattern("fmri", betas=False),
     params:

@@ -50,7 +50,7 @@ rule meg:
                               else {"files": MANIFESTS.meg(wc.dataset, wc.sub)}),
                            "stimuli": PLAN.stimuli_store(PLAN.stimset_of(wc.dataset))}),
     output:
-        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+        update(directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr")),
     wildcard_constraints:
         dataset=PLAN.dataset_pattern("meg"),
     params:
@@ -75,7 +75,7 @@ rule meg_align:
         brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
         features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
     output:
-        directory(f"{R}/meg_align/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
+        update(directory(f"{R}/meg_align/{{dataset}}/sub-{{sub}}/{{model}}.zarr")),
     params:
         spec=_align_spec,
         seed=config["seed"],

@@ -6,7 +6,7 @@ rule summarize:
         rsa=PLAN.result_stores("rsa"),
         decoding=PLAN.decoding_stores(),
     output:
-        scores=directory(f"{R}/scores.zarr"),
+        scores=update(directory(f"{R}/scores.zarr")),
         summary=report(f"{R}/summary.csv", caption="../report/summary.rst", category="Tables"),
         table=report(f"{R}/summary.html", caption="../report/summary.rst", category="Tables"),
         recovery=report(f"{R}/recovery.csv", caption="../report/recovery.rst", category="Tables"),

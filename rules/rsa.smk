@@ -4,7 +4,7 @@ rule rsa:
         brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
         features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
     output:
-        directory(f"{R}/rsa/{{dataset}}/sub-{{sub}}/{{model}}.zarr"),
+        update(directory(f"{R}/rsa/{{dataset}}/sub-{{sub}}/{{model}}.zarr")),
     params:
         spec=lambda wc: as_json({**config["rsa"], "dataset": wc.dataset, "subject": wc.sub, "model": wc.model}),
         seed=config["seed"],

@@ -3,7 +3,7 @@ rule similarity:
     input:
         lambda wc: [PLAN.features_store(wc.stimset, m) for m in PLAN.models_for(wc.stimset)],
     output:
-        directory(f"{R}/similarity/{{stimset}}.zarr"),
+        update(directory(f"{R}/similarity/{{stimset}}.zarr")),
     params:
         spec=as_json(config["similarity"]),
         features=lambda wc: quoted_list(f"{m}={PLAN.features_store(wc.stimset, m)}"

@@ -4,7 +4,7 @@ rule stimuli:
     input:
         files=lambda wc: MANIFESTS.stimuli(wc.stimset),
     output:
-        directory(f"{R}/stimuli/{{stimset}}.zarr"),
+        update(directory(f"{R}/stimuli/{{stimset}}.zarr")),
     params:
         spec=lambda wc: as_json({k: v for k, v in config["stimuli"][wc.stimset].items() if k != "models"}),
         seed=config["seed"],

@@ -55,3 +55,7 @@ def test_bench_betas_reads_every_session():
     runs = run_bench("betas")["runs"]
     assert [r["trials"] for r in runs] == [750 * r["sessions"] for r in runs]
     assert all(r["peak_rss_mib"] > 0 for r in runs)
+def test_bench_manifest_covers_every_file_of_the_store():
+    result = run_bench("manifest")["manifest"]
+    # 2,000 x 4,000 float32: 2 row chunks of 1024 x 4,000 units, and the array's zarr.json
+    assert result["files"] == 3 and 0 < result["bytes_on_disk"] <= result["nbytes"] + 4096

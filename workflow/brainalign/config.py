@@ -14,6 +14,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .config_checks import check_study, layer_selected
+
 DEFAULTS = {
     "results_dir": "results",
     "allow_results_outside": False,
@@ -109,7 +111,7 @@ def validate_config(config: dict, schema_path) -> dict:
     for name, model in cfg["models"].items():
         model = cfg["models"][name] = _merge(MODEL_DEFAULTS, model)
         _resolve_paths(model, ("weights", "path"), shared)
-        if model.get("weights"):
+        if model.get("weights") and model["source"] != "torchvision":  # torchvision: a weights name
             _check_exists(model["weights"], f"models.{name}.weights")
     meg = [d for d, ds in cfg["datasets"].items() if ds.get("modality") == "meg"]
     if meg and cfg["rsa"]["rdm"] in ("mahalanobis", "crossnobis"):
@@ -136,6 +138,7 @@ def validate_config(config: dict, schema_path) -> dict:
             cfg["datasets"][name] = _rdm_dataset(ds, where, shared)
         else:
             _fmri_dataset(ds, cfg, where, shared)
+    check_study(cfg)
     return cfg
 
 
@@ -183,7 +186,7 @@ def _check_generator(gen: dict, cfg: dict, key: str) -> None:
     if gen["model"] not in cfg["models"]:
         raise ConfigError(f"config: key '{key}.model' names model {gen['model']!r}, "
                           f"which is not under 'models' ({sorted(cfg['models'])})")
-    if gen["layer"] not in cfg["models"][gen["model"]]["layers"]:
+    if not layer_selected(gen["layer"], cfg["models"][gen["model"]], f"models.{gen['model']}"):
         raise ConfigError(f"config: key '{key}.layer' is {gen['layer']!r}, not one of the "
                           f"layers of model {gen['model']!r}")
 

@@ -9,7 +9,12 @@ a brain store) opens. This module keeps the storage contract of ``shared/DESIGN.
 * **provenance** root attributes ``brainalign_version``, ``stage``, ``params`` (JSON),
   ``inputs`` (path -> content hash), ``seed`` and ``created`` (the only non-deterministic one);
 * **atomic writes**: a store is written under a temporary sibling path and renamed into place
-  when complete, so a failed or killed stage leaves nothing that looks complete.
+  when complete, so a failed or killed stage leaves nothing that looks complete;
+* **verified reads**: float arrays are created with a NaN fill value (a chunk that is missing
+  reads as NaN, never as a plausible 0); every store carries a manifest of its files
+  (:mod:`brainalign.manifest`) written when it is committed, and :func:`open_dataset` and
+  :func:`open_tree` check it, and compare the input hashes in its provenance with the inputs'
+  current ones, before anything is read (:func:`verify_store`).
 
 :class:`StreamingStore` writes arrays row block by row block (feature extraction) and can
 resume a killed write from its last complete block.
@@ -34,6 +39,8 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from . import __version__
+from .manifest import (MANIFEST, SNAKEMAKE_TIMESTAMP, StoreError, manifest_digest, read_manifest,
+                       verify_files, write_manifest)
 
 ROW_DIMS = ("stimulus", "trial")
 MAX_ROW_CHUNK = 1024
@@ -42,6 +49,7 @@ PROVENANCE_KEYS = ("brainalign_version", "stage", "params", "inputs", "seed", "c
 _PARTIAL_SUFFIX = ".partial"
 
 __all__ = [
+    "StoreError",
     "StreamingStore",
     "atomic_directory",
     "atomic_file",
@@ -55,6 +63,7 @@ __all__ = [
     "provenance",
     "read_provenance",
     "store_nbytes",
+    "verify_store",
     "write_dataset",
     "write_tree",
 ]
@@ -104,17 +113,20 @@ def _strings_as_objects(ds: xr.Dataset) -> xr.Dataset:
 
 
 # ----------------------------------------------------------------------- provenance
-SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"
-
-
 def content_hash(path: str | os.PathLike) -> str:
     """SHA-256 of a file, or of a directory's relative paths and file contents in sorted order.
 
     A brainalign store's ``created`` attribute is left out, and so is the
     ``.snakemake_timestamp`` file Snakemake puts in directory outputs, so the hash of a store
-    depends only on its data, its parameters and its inputs.
+    depends only on its data, its parameters and its inputs. A store with a manifest is hashed
+    from it (:func:`brainalign.manifest.manifest_digest`: its files' checksums, taken when it
+    was written) after its files' sizes are checked, without re-reading its data.
     """
     path = Path(path)
+    entries = read_manifest(path) if path.is_dir() else None
+    if entries is not None:
+        verify_files(path, entries)
+        return _root_digest(path, entries)
     h = hashlib.sha256()
     files = [path] if path.is_file() else sorted(
         p for p in path.rglob("*") if p.is_file() and p.name != SNAKEMAKE_TIMESTAMP)
@@ -240,6 +252,7 @@ def write_dataset(path, ds: xr.Dataset, *, stage: str, params: Mapping, inputs=(
     def write(tmp: Path) -> None:
         _to_zarr(ds, tmp)
         _consolidate(tmp)
+        write_manifest(tmp)
 
     return _write_atomically(path, write)
 
@@ -261,6 +274,7 @@ def write_tree(path, groups: Mapping[str, xr.Dataset], *, stage: str, params: Ma
         for name, ds in groups.items():
             _to_zarr(_strings_as_objects(ds), tmp, mode="a", group=name)
         _consolidate(tmp)
+        write_manifest(tmp)
 
     return _write_atomically(path, write)
 
@@ -269,6 +283,42 @@ def write_tree(path, groups: Mapping[str, xr.Dataset], *, stage: str, params: Ma
 def _check_complete(path: Path) -> None:
     if not (path / "zarr.json").is_file():
         raise FileNotFoundError(f"no brainalign store at {path} (expected a Zarr v3 directory)")
+
+
+def _root_digest(path: Path, entries: dict) -> str:
+    try:
+        return manifest_digest(path, entries)
+    except ValueError as err:  # a truncated or garbled root zarr.json
+        raise StoreError(f"damaged store {path}: its zarr.json is unreadable ({err}); delete {path} "
+                         f"and rerun (Snakemake then rewrites it)") from None
+
+
+def verify_store(path, checksums: bool = False) -> None:
+    """Check a store before it is read; raise :class:`StoreError` naming it if it is damaged
+    or stale.
+
+    Every file of its manifest must exist with its recorded size (and, with ``checksums``, its
+    recorded SHA-256), its root metadata must parse, and every input recorded in its provenance
+    that is a brainalign store must still have the content hash recorded there (a hash from the
+    input's manifest: cheap). Inputs that no longer exist at the recorded path, and raw files
+    (BIDS data, weights: re-reading them on every open would cost gigabytes; Snakemake reruns a
+    stage whose input file changed), are not compared. A store without a manifest (not written
+    by this version of brainalign) is refused too. Costs one ``stat`` per file of the store and
+    of its input stores (``bench/bench_manifest.py``).
+    """
+    path = Path(path)
+    _check_complete(path)
+    entries = read_manifest(path)
+    if entries is None:
+        raise StoreError(f"store {path} has no {MANIFEST} (written by an older brainalign, or "
+                         f"not by brainalign); delete it and rerun")
+    verify_files(path, entries, checksums)
+    _root_digest(path, entries)
+    recorded = json.loads((path / "zarr.json").read_bytes()).get("attributes", {}).get("inputs") or {}
+    for name, digest in recorded.items():
+        if (Path(name) / MANIFEST).is_file() and content_hash(name) != digest:
+            raise StoreError(f"stale store {path}: its input {name} has changed since it was computed; "
+                             f"delete {path} and rerun (Snakemake then recomputes it)")
 
 
 def _decode_strings(ds: xr.Dataset) -> xr.Dataset:
@@ -281,9 +331,10 @@ def _decode_strings(ds: xr.Dataset) -> xr.Dataset:
 
 
 def open_dataset(path, group: str | None = None) -> xr.Dataset:
-    """Open one group of a store lazily (``xarray.open_zarr``); string variables are decoded."""
+    """Open one group of a store lazily (``xarray.open_zarr``) once verified (:func:`verify_store`);
+    string variables are decoded."""
     path = Path(path)
-    _check_complete(path)
+    verify_store(path)
     return _decode_strings(xr.open_zarr(path, group=group, zarr_format=3))
 
 
@@ -301,9 +352,9 @@ def open_external_array(path) -> zarr.Array:
 
 
 def open_tree(path) -> xr.DataTree:
-    """Open a store with all its groups (``xarray.open_datatree``)."""
+    """Open a store with all its groups (``xarray.open_datatree``), once verified."""
     path = Path(path)
-    _check_complete(path)
+    verify_store(path)
     return xr.open_datatree(path, engine="zarr", zarr_format=3)
 
 
@@ -374,10 +425,16 @@ class StreamingStore:
             try:
                 root = zarr.open_group(str(self.partial), mode="r+", zarr_format=3)
                 if root.attrs.get("fingerprint") == self._fingerprint:
+                    self._manifest = read_manifest(self.partial) or {}
+                    verify_files(self.partial, self._manifest)
                     return root
+            except StoreError as err:  # committed rows damaged since: redo them all
+                warnings.warn(f"{err.args[0].split(';')[0]}; its rows are extracted again",
+                              stacklevel=3)
             except Exception:  # unreadable leftovers of a killed run: start afresh
                 pass
             shutil.rmtree(self.partial)
+        self._manifest = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         root = zarr.open_group(str(self.partial), mode="w", zarr_format=3)
         root.attrs.update({"fingerprint": self._fingerprint, "rows_done": 0})
@@ -407,9 +464,10 @@ class StreamingStore:
             chunks = chunk_shape(tuple(dims), tuple(shape), np.dtype(dtype).itemsize, row_chunk)
             if unit_chunk is not None and "unit" in dims:
                 chunks = tuple(min(n, unit_chunk) if d == "unit" else c for d, n, c in zip(dims, shape, chunks))
+            fill = np.nan if np.dtype(dtype).kind in "fc" else 0  # a missing float chunk reads NaN
             arr = g.create_array(name, shape=tuple(shape), dtype=dtype, chunks=chunks,
                                  compressors=[ZstdCodec(level=1)],
-                                 dimension_names=tuple(dims), fill_value=0)
+                                 dimension_names=tuple(dims), fill_value=fill)
             arr.attrs.update(dict(attrs or {}))
             coord_names = []
             for cname, (cdim, values) in (coords or {}).items():
@@ -438,7 +496,10 @@ class StreamingStore:
         return np.asarray(self._group(group)[name][index])
 
     def commit_rows(self, rows_done: int) -> None:
-        """Record that every array is complete up to row ``rows_done`` (call after each block)."""
+        """Record that every array is complete up to row ``rows_done`` (call after each block):
+        the partial store's manifest (names and sizes of the files written so far) first, so
+        that a resumed run finds a chunk deleted or truncated since, then ``rows_done``."""
+        self._manifest = write_manifest(self.partial, checksums=False, previous=self._manifest)
         self._root.attrs["rows_done"] = int(rows_done)
 
     def set_attrs(self, group: str | None, attrs: Mapping) -> None:
@@ -455,5 +516,6 @@ class StreamingStore:
         attrs.update(self._prov)
         self._root.attrs.put(attrs)
         _consolidate(self.partial)
+        write_manifest(self.partial, previous=self._manifest)
         _publish(self.partial, self.path)
         return self.path

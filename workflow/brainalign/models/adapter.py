@@ -10,15 +10,15 @@ that goes into the features store's attributes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from ..manifest import file_sha256  # noqa: F401  (re-exported: the adapters hash weights files)
 
 
 @dataclass
@@ -81,15 +81,6 @@ class LoadedModel:
         """``{"model": ..., "preprocessing": ..., "input": ...}``, for the store's attributes."""
         return {"model": self.model_description, "preprocessing": self.preprocessing_description,
                 "input": self.input_kind}
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(2**20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def require(module: str, pip_name: str, source: str):

@@ -28,7 +28,12 @@ def select_layers(module: nn.Module, patterns: list[str]) -> list[str]:
 
     Raises ``ValueError`` listing the available names when a pattern matches nothing.
     """
-    names = layer_names(module)
+    return select_names(layer_names(module), patterns)
+
+
+def select_names(names: list[str], patterns: list[str]) -> list[str]:
+    """:func:`select_layers` on a list of module names (for instance of a model built on the
+    ``meta`` device, :mod:`brainalign.config_checks`)."""
     chosen = set()
     for pattern in patterns:
         if pattern in names:

@@ -65,6 +65,9 @@ def encoding_over_time(ds: xr.Dataset, features: dict[str, np.ndarray], spec: di
                                          alphas=spec["alphas"], inner_cv=spec["inner_folds"],
                                          backend=spec["backend"], target_batch_size=spec["target_batch_size"]
                                          )["r"].values for x in features.values()])  # (layer, fold, unit, time)
+    if np.isnan(r).all():  # no store of NaNs that looks complete
+        raise ValueError(f"time-resolved encoding: every score is NaN ({ds.sizes['stimulus']} stimuli in "
+                         f"time_resolved.outer_folds {spec['outer_folds']} folds: too few per fold?)")
     per_unit = np.nanmean(r, axis=1)  # (layer, unit, time)
     draws = rng.integers(0, n_units, size=(spec["n_bootstrap"], n_units))
     boot = np.stack([np.nanmean(per_unit[:, d], axis=1) for d in draws]) if spec["n_bootstrap"] else None
