@@ -6,7 +6,7 @@ rule banded:
         features=lambda wc: sorted({PLAN.features_store(PLAN.stimset_of(wc.dataset), b["model"])
                                     for b in config["encoding"]["banded"][wc.name]}),
     output:
-        directory(f"{R}/banded/{{dataset}}/sub-{{sub}}/{{name}}.zarr"),
+        update(directory(f"{R}/banded/{{dataset}}/sub-{{sub}}/{{name}}.zarr")),
     params:
         spec=lambda wc: as_json({"bands": config["encoding"]["banded"][wc.name], "alphas": config["encoding"]["alphas"],
                                  "inner_folds": config["encoding"]["inner_folds"], "dataset": wc.dataset,

@@ -38,7 +38,7 @@ rule fmri_betas:
         unpack(lambda wc: {**betas_inputs(config["datasets"][wc.dataset], wc.sub),
                            "stimuli": MANIFESTS.stimulus_ids(PLAN.stimset_of(wc.dataset))}),
     output:
-        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+        update(directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr")),
     wildcard_constraints:
         dataset=PLAN.dataset_pattern("fmri", betas=True),
     params:

@@ -4,7 +4,7 @@ rule rdms:
         files=lambda wc: PLAN.rdm_files(wc.dataset, wc.sub),
         stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
     output:
-        directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr"),
+        update(directory(f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr")),
     wildcard_constraints:
         dataset=PLAN.dataset_pattern("rdm"),
     params:
