@@ -9,7 +9,6 @@ copied by each test that damages it.
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from study_runner import TEST_CONFIG, planned_jobs, snakemake
 
 from brainalign import store
 from brainalign.config import ConfigError, validate_config
+from brainalign.errors import InputError
 from brainalign.models import extract_features
 from brainalign.models.cifar_resnet import CifarResNet, load_weights
 
@@ -305,7 +305,7 @@ def test_weights_are_loaded_without_running_pickled_code(tmp_path):
     _Boom.marker = str(tmp_path / "pwned")
     path = tmp_path / "evil.th"
     torch.save({"state_dict": {}, "x": _Boom()}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(InputError, match="cannot be read as PyTorch weights .*UnpicklingError"):
         load_weights(CifarResNet(20), path)
     assert not (tmp_path / "pwned").exists()
 

@@ -25,7 +25,6 @@ import json
 import math
 import os
 from functools import lru_cache
-from pathlib import Path
 
 MIN_BOOTSTRAP = 2
 
@@ -116,15 +115,11 @@ def layer_selected(layer: str, spec: dict, key: str) -> bool:
 # ------------------------------------------------------------------- counts and sizes
 def n_stimuli(spec: dict) -> int | None:
     """Stimuli in a stimulus set, from its config alone (None when that cannot tell)."""
-    if spec["kind"] == "shapes":
-        from .stimuli import POSITIONS, SHAPES, SIZES
-        return (len(spec.get("shapes", SHAPES)) * len(spec.get("colours", ("red", "green", "blue")))
-                * len(spec.get("positions", POSITIONS)) * len(spec.get("sizes", SIZES)))
-    if spec["kind"] == "words":
-        return len(spec["items"])
-    from .stimuli import IMAGE_SUFFIXES
-    folder = Path(spec.get("path", ""))
-    return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else None
+    from .stimuli import stimulus_ids
+    try:
+        return len(stimulus_ids(spec))
+    except (ValueError, OSError):  # an image folder's own errors are reported by its own check
+        return None
 
 
 def memory_bytes() -> int:
