@@ -1,77 +1,160 @@
 """Stage ``rsa``: representational similarity of every layer of one model with every ROI.
 
-For each ROI, the trial betas are averaged per stimulus and turned into an RDM (``rdm``:
-correlation distance ``1 - r`` by default); each layer's features give an RDM over the same
-stimuli in the same order (an ROI with fewer units than the distance needs, e.g. fewer than 3
-voxels for the correlation distance, which is +-1 for any two 2-voxel patterns and undefined for
-1 voxel, is left out: logged, and named with the reason in the ``skipped_rois`` attribute); the
-two are compared (``comparator``: Spearman by default), and a
-bootstrap over stimuli (self-pairs of duplicated stimuli left out) gives ``n_bootstrap`` samples
-of every score (:func:`brainalign.metrics.rsa.rsa_scores`). The store keeps the scores
-``score`` (roi, layer), every bootstrap sample ``bootstrap`` (roi, bootstrap, layer) with the
-stimuli each sample drew, and the RDMs themselves (condensed, scipy's pair order).
+For each ROI, the trial betas are averaged per stimulus (one sparse product per block of units,
+:func:`._align.stimulus_means`; with ``subset``, only the trials whose trial coordinate
+``subset.column`` equals ``subset.value``, e.g. NSD's shared images) and turned into an RDM
+(``rdm``: correlation distance ``1 - r`` by default); each layer's features give an RDM over the
+same stimuli in the same order (an ROI with fewer units than the distance needs, e.g. fewer than
+3 voxels for the correlation distance, which is +-1 for any two 2-voxel patterns and undefined
+for 1 voxel, is left out: logged, and named with the reason in the ``skipped_rois`` attribute);
+the two are compared (``comparator``: Spearman by default), and a bootstrap over stimuli
+(self-pairs of duplicated stimuli left out) gives ``n_bootstrap`` samples of every score. The
+store keeps the scores ``score`` (roi, layer), every bootstrap sample ``bootstrap`` (roi,
+bootstrap, layer) with the stimuli each sample drew, and the RDMs themselves (condensed, scipy's
+pair order).
+
+Memory does not hold every RDM at once: each RDM is written to a scratch file next to the output
+as soon as it is computed and streamed into the store at the end. Spearman (up to 65,536
+stimuli) is scored and bootstrapped by :mod:`brainalign.metrics.rank_bootstrap` (each RDM sorted
+once, every sample re-ranked by counting; equal to :func:`brainalign.metrics.rsa.rsa_scores`);
+the other comparators by :func:`~brainalign.metrics.rsa.rsa_scores` on the RDMs in memory.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from .. import store
-from ..metrics.rdm import pair_indices
-from ..metrics.rsa import compute_rdm, rsa_scores
-from ._align import layer_rows, stimulus_means
+from ..metrics.rank_bootstrap import MAX_CONDITIONS, SortedPairs, bootstrap_spearman
+from ..metrics.rsa import rsa_scores
+from ..metrics.rsa_large import condensed_rdm, pair_blocks
+from ._align import layer_rows, stimulus_means, trial_mask
 
 log = logging.getLogger(__name__)
 MIN_UNITS = {"correlation": 3}  # fewest units for which an RDM distance is informative; 1 otherwise
+PAIR_BLOCK = 4 * 2**20  # pair coordinates written this many at a time
 
 
-def run(spec: dict, *, brain, features, out, seed: int) -> None:
-    """RSA of every ROI of ``brain`` against every layer of ``features``; write ``out``."""
-    labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
-    rois, skipped = [], {}
+class RdmSpill:
+    """Condensed RDMs kept in ``.npy`` files of a scratch directory, read back one at a time."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.paths: dict[str, list[Path]] = {"brain": [], "model": []}
+
+    def add(self, kind: str, rdm: np.ndarray) -> None:
+        path = self.directory / f"{kind}-{len(self.paths[kind])}.npy"
+        np.save(path, rdm)
+        self.paths[kind].append(path)
+
+    def load(self, kind: str, index: int) -> np.ndarray:
+        return np.load(self.paths[kind][index])
+
+    def rows(self, kind: str):
+        """``(row, rdm)`` blocks for :func:`brainalign.store.write_dataset`'s ``streamed``."""
+        for k in range(len(self.paths[kind])):
+            yield k, self.load(kind, k)[None]
+
+
+def brain_rdms(brain, spec: dict, spill: RdmSpill):
+    """Spill the RDM of every ROI with enough units; return (ROIs, skipped ROIs, stimulus order)."""
+    rois, skipped, order = [], {}, None
     min_units = MIN_UNITS.get(spec["rdm"], 1)
-    brain_rdms, order = [], None
     for roi in store.group_names(brain):
         ds = store.open_dataset(brain, group=roi)
         if ds.sizes["unit"] < min_units:
             skipped[roi] = f"{ds.sizes['unit']} voxel(s): the {spec['rdm']} distance needs at least {min_units}"
             log.warning("ROI %r left out of RSA: %s", roi, skipped[roi])
             continue
-        rois.append(roi)
-        ids, means = stimulus_means(ds.betas.values, ds.stimulus_id.values)
+        keep = trial_mask(ds, spec.get("subset"), where=f"{brain} ROI {roi!r}")
+        if keep is not None:
+            ds = ds.isel(trial=np.flatnonzero(keep))
+        ids, means = stimulus_means(ds.betas.data, ds.stimulus_id.values)
         if order is None:
             order = ids
         elif not np.array_equal(order, ids):
             raise ValueError(f"{brain}: ROI {roi!r} holds other stimuli than ROI {rois[0]!r}")
-        brain_rdms.append(compute_rdm(means, spec["rdm"]))
+        rois.append(roi)
+        spill.add("brain", condensed_rdm(means, spec["rdm"]))
     if not rois:
         raise ValueError(f"{brain}: no ROI can be compared by RSA: {skipped}")
-    layers = store.layer_names(features)
-    model_rdms = np.stack([compute_rdm(layer_rows(features, layer, order), spec["rdm"]) for layer in layers])
+    return rois, skipped, order
+
+
+def bootstrap_draws(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """The stimuli each bootstrap sample draws, as :func:`brainalign.metrics.rsa.rsa_scores` draws them."""
+    boot_seed, _ = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(boot_seed).integers(0, n, size=(n_bootstrap, n))
+
+
+def spearman_by_counting(spill: RdmSpill, n: int, n_bootstrap: int, seed: int):
+    """Scores (roi, layer), bootstrap samples (roi, bootstrap, layer) and the draws, each RDM
+    sorted once (:mod:`brainalign.metrics.rank_bootstrap`)."""
+    sort = {kind: [SortedPairs(spill.load(kind, k)) for k in range(len(spill.paths[kind]))]
+            for kind in ("model", "brain")}
+    drawn = bootstrap_draws(n, n_bootstrap, seed)
+    counts = np.stack([np.bincount(d, minlength=n) for d in drawn]) if n_bootstrap else np.zeros((0, n), int)
+    everything = np.ones((1, n), dtype=np.int64)
+    scores = bootstrap_spearman(sort["model"], sort["brain"], everything)[0]
+    boots = bootstrap_spearman(sort["model"], sort["brain"], counts).transpose(1, 0, 2)
+    return scores, boots, drawn
+
+
+def scores_in_memory(spill: RdmSpill, spec: dict, seed: int):
+    """Scores, bootstrap samples and draws by :func:`brainalign.metrics.rsa.rsa_scores`."""
+    models = np.stack([spill.load("model", k) for k in range(len(spill.paths["model"]))])
     scores, boots, drawn = [], [], None
-    for roi, data_rdm in zip(rois, brain_rdms):
-        res = rsa_scores(model_rdms, data_rdm, spec["comparator"], bootstrap="stimuli",
+    for k in range(len(spill.paths["brain"])):
+        res = rsa_scores(models, spill.load("brain", k), spec["comparator"], bootstrap="stimuli",
                          n_bootstrap=spec["n_bootstrap"], seed=seed)
         scores.append(res["score"])
         boots.append(res["bootstrap"])
         drawn = res["bootstrap_samples"]  # the same seed draws the same stimuli for every ROI
-        log.info("%s %s: %s", "/".join(labels.values()), roi,
-                 ", ".join(f"{l}={s:.3f}" for l, s in zip(layers, res["score"])))
-    i, j = pair_indices(len(order))
-    ds = xr.Dataset(
-        {"score": (("roi", "layer"), np.array(scores)),
-         "bootstrap": (("roi", "bootstrap", "layer"), np.array(boots)),
-         "bootstrap_stimuli": (("bootstrap", "draw"), drawn),
-         "brain_rdm": (("roi", "pair"), np.array(brain_rdms)),
-         "model_rdm": (("layer", "pair"), model_rdms)},
-        coords={"roi": rois, "layer": layers, "stimulus_id": ("stimulus", order),
-                "pair_i": ("pair", i), "pair_j": ("pair", j)},
-        attrs={**labels, "rdm": spec["rdm"], "comparator": spec["comparator"], "skipped_rois": json.dumps(skipped)})
-    ds["score"].attrs["description"] = f"{spec['comparator']} correlation of the ROI's and the layer's RDMs"
-    ds["bootstrap_stimuli"].attrs["description"] = "stimulus indices drawn by each bootstrap sample"
-    ds["brain_rdm"].attrs["description"] = f"{spec['rdm']} distance between stimulus-averaged betas"
-    store.write_dataset(out, ds, stage="rsa", params=spec, inputs=[brain, features], seed=seed)
+    return np.array(scores), np.array(boots), drawn
+
+
+def run(spec: dict, *, brain, features, out, seed: int) -> None:
+    """RSA of every ROI of ``brain`` against every layer of ``features``; write ``out``."""
+    labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.rdms-") as scratch:
+        spill = RdmSpill(Path(scratch))
+        rois, skipped, order = brain_rdms(brain, spec, spill)
+        layers = store.layer_names(features)
+        for layer in layers:
+            spill.add("model", condensed_rdm(layer_rows(features, layer, order), spec["rdm"]))
+        n = len(order)
+        if spec["comparator"] == "spearman" and spec["n_bootstrap"] and 3 <= n <= MAX_CONDITIONS:
+            scores, boots, drawn = spearman_by_counting(spill, n, spec["n_bootstrap"], seed)
+        else:
+            scores, boots, drawn = scores_in_memory(spill, spec, seed)
+        for roi, row in zip(rois, scores):
+            log.info("%s %s: %s", "/".join(labels.values()), roi,
+                     ", ".join(f"{l}={s:.3f}" for l, s in zip(layers, row)))
+        n_pairs = n * (n - 1) // 2
+        ds = xr.Dataset(
+            {"score": (("roi", "layer"), scores),
+             "bootstrap": (("roi", "bootstrap", "layer"), boots),
+             "bootstrap_stimuli": (("bootstrap", "draw"), drawn)},
+            coords={"roi": rois, "layer": layers, "stimulus_id": ("stimulus", order)},
+            attrs={**labels, "rdm": spec["rdm"], "comparator": spec["comparator"],
+                   "skipped_rois": json.dumps(skipped)})
+        ds["score"].attrs["description"] = f"{spec['comparator']} correlation of the ROI's and the layer's RDMs"
+        ds["bootstrap_stimuli"].attrs["description"] = "stimulus indices drawn by each bootstrap sample"
+        pairs = {"coordinates": "pair_i pair_j"}
+        streamed = {
+            "brain_rdm": (("roi", "pair"), (len(rois), n_pairs), np.float64, spill.rows("brain"),
+                          {**pairs, "description": f"{spec['rdm']} distance between stimulus-averaged betas"}),
+            "model_rdm": (("layer", "pair"), (len(layers), n_pairs), np.float64, spill.rows("model"), pairs),
+            "pair_i": (("pair",), (n_pairs,), np.int64, ((s, i) for s, i, _ in pair_blocks(n, PAIR_BLOCK)), {}),
+            "pair_j": (("pair",), (n_pairs,), np.int64, ((s, j) for s, _, j in pair_blocks(n, PAIR_BLOCK)), {}),
+        }
+        store.write_dataset(out, ds, stage="rsa", params=spec, inputs=[brain, features], seed=seed,
+                            streamed=streamed)

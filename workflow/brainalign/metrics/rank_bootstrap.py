@@ -1,0 +1,182 @@
+r"""Spearman correlation of RDMs on bootstrap samples of stimuli: rank once, re-rank by counting.
+
+A bootstrap sample draws the ``n`` conditions with replacement; condition ``i`` drawn ``c_i``
+times makes pair ``(i, j)`` appear ``w_ij = c_i c_j`` times in the resampled RDM (self-pairs of
+copies left out, as in :func:`.rsa_stats.pair_weights`). Spearman's rho on that multiset is the
+weighted Pearson correlation of the entries' average ranks *within the multiset*.
+
+Each RDM is sorted once: ``g_p`` is the dense rank of entry ``p`` (its tie group, 0-based in
+ascending order). For a sample, the weight of tie group ``g`` is ``h_g = sum_{p: g_p = g} w_p``
+(one pass over the pairs, a counting scatter) and with ``E_g = h_0 + ... + h_g`` (one prefix
+pass over the groups) every copy of every entry of group ``g`` has the average rank
+
+    R_g = (E_{g-1} + E_g + 1) / 2,
+
+exactly what re-sorting the multiset would give (ties, copies of one entry included, share the
+mean of their positions). No sample is sorted. With ``W = sum_p w_p`` and ``mu = (W + 1) / 2``
+(the mean rank), rho = sum_p w_p (R^x_p - mu)(R^y_p - mu) / sqrt(V_x V_y) with
+``V = sum_g h_g R_g² - W mu²``. The table holds ``2 R_g`` as integers (exact); products are
+summed in float64 on centred ranks, so no large sums cancel.
+
+Cost per sample: ``O(P)`` per RDM for the table (``P`` pairs) and one pass over the pairs for
+the cross sums; memory: one table per RDM (``P`` integers) besides the dense ranks.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+from .rank_kernels import rank_order
+from .rdm import n_conditions_from_pairs
+from .rsa_compare import n_workers
+
+__all__ = ["MAX_CONDITIONS", "SortedPairs", "bootstrap_spearman"]
+
+MAX_CONDITIONS = 65536  # conditions held as uint16; 2 R <= n (n - 1) + 1 fits uint32
+
+
+@numba.njit(cache=True, nogil=True)
+def _sorted_pairs(order, bounds, n):
+    """Conditions ``(i, j)`` (uint16) of the entries in ascending order, and a bit per sorted
+    position set where a tie group starts."""
+    size = order.size
+    first = np.empty(size, dtype=np.uint16)
+    second = np.empty(size, dtype=np.uint16)
+    row_start = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        row_start[i] = i * (2 * n - i - 1) // 2
+    for k in range(size):
+        p = order[k]
+        i = n - 2 - int(np.floor(np.sqrt(-8.0 * p + 4.0 * n * (n - 1) - 7.0) / 2.0 - 0.5))
+        while i > 0 and row_start[i] > p:  # guard the float estimate
+            i -= 1
+        while i + 1 < n and row_start[i + 1] <= p:
+            i += 1
+        first[k] = i
+        second[k] = p - row_start[i] + i + 1
+    starts = np.zeros((size + 8) // 8, dtype=np.uint8)
+    for g in range(bounds.size - 1):
+        k = bounds[g]
+        starts[k >> 3] |= np.uint8(1 << (k & 7))
+    return first, second, starts
+
+
+class SortedPairs:
+    """One condensed RDM over ``n <= 65536`` conditions, sorted once: the conditions ``(i, j)``
+    of its entries in ascending order (uint16 each) and its tie groups (one bit per entry)."""
+
+    def __init__(self, values: np.ndarray):
+        values = np.asarray(values)
+        self.n = n_conditions_from_pairs(values.size)
+        if self.n > MAX_CONDITIONS:
+            raise ValueError(f"rank bootstrap: {self.n} conditions exceed {MAX_CONDITIONS}")
+        order, bounds = rank_order(values)
+        self.first, self.second, self.starts = _sorted_pairs(order, bounds, self.n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_ranks(first, second, starts, counts, shift, out):
+    """Write ``2 R_p`` (see the module docstring) at every drawn pair ``p`` of ``out`` (pair
+    order; undrawn pairs are left as they are) for draw counts ``counts``; return
+    ``sum_p w_p (2 R_p - shift)²`` (``shift = W + 1``: 4 V)."""
+    n = counts.size
+    size = first.size
+    total = out.dtype.type(0)
+    sum_sq = 0.0
+    k = 0
+    while k < size:
+        h = out.dtype.type(0)
+        end = k
+        while True:  # the tie group starting at k: its total weight
+            h += counts[first[end]] * counts[second[end]]
+            end += 1
+            if end == size or (starts[end >> 3] >> (end & 7)) & 1:
+                break
+        if h != 0:
+            twice_rank = 2 * total + h + 1
+            for q in range(k, end):
+                i = np.int64(first[q])
+                j = np.int64(second[q])
+                if counts[i] != 0 and counts[j] != 0:
+                    out[i * (2 * n - i - 1) // 2 + j - i - 1] = twice_rank
+            sum_sq += float(h) * (float(twice_rank) - shift) ** 2
+            total += h
+        k = end
+    return sum_sq
+
+
+@numba.njit(cache=True, nogil=True)
+def _cross_sums(ranks_y, ranks_x, counts, shift, first_row, last_row, out):
+    """``out[m] += sum_p w_p (2R^y_p - shift)(2R^x_mp - shift)`` over the drawn pairs of rows
+    ``first_row .. last_row - 1`` (pair order)."""
+    n = counts.size
+    p = first_row * (2 * n - first_row - 1) // 2
+    n_models = ranks_x.shape[0]
+    for i in range(first_row, last_row):
+        ci = counts[i]
+        if ci == 0:
+            p += n - 1 - i
+            continue
+        for j in range(i + 1, n):
+            cj = counts[j]
+            if cj != 0:
+                wy = float(ci * cj) * (float(ranks_y[p]) - shift)
+                for m in range(n_models):
+                    out[m] += wy * (float(ranks_x[m, p]) - shift)
+            p += 1
+
+
+
+
+def _row_blocks(n: int, n_blocks: int) -> list[tuple[int, int]]:
+    """Row ranges of the condensed pairs with about equal pair counts."""
+    pairs_before = np.arange(n) * (2 * n - np.arange(n) - 1) // 2
+    targets = np.linspace(0, n * (n - 1) // 2, n_blocks + 1)
+    edges = np.unique(np.searchsorted(pairs_before, targets[1:-1]))
+    edges = [0, *[int(e) for e in edges if 0 < e < n], n]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def bootstrap_spearman(models: list[SortedPairs], data: list[SortedPairs], counts: np.ndarray, *,
+                       n_jobs: int | None = None) -> np.ndarray:
+    """Spearman rho of every model RDM with every data RDM on bootstrap samples.
+
+    Parameters
+    ----------
+    models, data : :class:`SortedPairs` of condensed RDMs over the same ``n`` conditions.
+    counts : (n_samples, n) int, how often each condition is drawn in each sample.
+    n_jobs : threads (None: every CPU).
+
+    Returns
+    -------
+    (n_samples, n_data, n_models) float64; NaN where fewer than 3 conditions are drawn or a
+    resampled RDM is constant.
+    """
+    counts = np.atleast_2d(counts)
+    n = counts.shape[1]
+    size = n * (n - 1) // 2
+    workers = n_workers(n_jobs)
+    ranks_x = np.empty((len(models), size), dtype=np.uint32)  # 2 R <= n (n - 1) + 1 < 2**32
+    ranks_y = np.empty(size, dtype=np.uint32)
+    blocks = _row_blocks(n, workers)
+    out = np.full((counts.shape[0], len(data), len(models)), np.nan)
+    with ThreadPoolExecutor(workers) as pool:
+        for s, c in enumerate(counts.astype(np.uint32)):
+            if np.count_nonzero(c) < 3:
+                continue
+            drawn = c.astype(np.float64)
+            shift = (drawn.sum() ** 2 - (drawn**2).sum()) / 2 + 1  # W + 1, W = sum_{i<j} c_i c_j
+            var_x = np.array(list(pool.map(
+                lambda m: _pair_ranks(models[m].first, models[m].second, models[m].starts, c,
+                                      shift, ranks_x[m]), range(len(models)))))
+            for d, pairs in enumerate(data):
+                var_y = _pair_ranks(pairs.first, pairs.second, pairs.starts, c, shift, ranks_y)
+                partial = np.zeros((len(blocks), len(models)))
+                list(pool.map(lambda b: _cross_sums(ranks_y, ranks_x, c, shift, *blocks[b],
+                                                    partial[b]), range(len(blocks))))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[s, d] = partial.sum(axis=0) / np.sqrt(var_x * var_y)
+    return out
