@@ -92,6 +92,7 @@ def validate_config(config: dict, schema_path) -> dict:
     if errors:
         raise ConfigError(f"config: {_schema_message(errors[0])}")
     cfg = _merge(DEFAULTS, config)
+    _check_outer_split(cfg["encoding"])
     shared = shared_data_dir(cfg)
     cfg["shared_data"] = shared
     if "decoding" in cfg:
@@ -116,6 +117,16 @@ def validate_config(config: dict, schema_path) -> dict:
         else:
             _fmri_dataset(ds, cfg, where, shared)
     return cfg
+
+
+def _check_outer_split(encoding: dict) -> None:
+    """``outer_folds`` goes with ``group_kfold`` and ``test_subset`` with ``held_out``, each needing the other."""
+    split = encoding.get("outer_split", "leave_one_group_out")
+    for key, needs in (("outer_folds", "group_kfold"), ("test_subset", "held_out")):
+        if (key in encoding) != (split == needs):
+            raise ConfigError(f"config: key 'encoding.{key}' is {'missing' if key not in encoding else 'set'}: "
+                              f"it is required with, and only with, encoding.outer_split {needs!r} "
+                              f"(here {split!r})")
 
 
 def _check_generator(gen: dict, cfg: dict, key: str) -> None:
