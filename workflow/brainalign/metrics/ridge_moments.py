@@ -38,7 +38,7 @@ class FeatureMoments:
     def __init__(self, X: np.ndarray, block: np.ndarray, n_blocks: int):
         x = np.asarray(X, dtype=np.float64)
         p = x.shape[1]
-        self.n = np.bincount(block, minlength=n_blocks).astype(np.float64)
+        self.n = np.bincount(block[block >= 0], minlength=n_blocks).astype(np.float64)  # -1: in no block
         self.s = np.zeros((n_blocks, p))
         self.A = np.zeros((n_blocks, p, p))
         for b in range(n_blocks):
