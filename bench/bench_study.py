@@ -21,7 +21,8 @@ Sizes are fractions of the stimuli and of the voxels (``--sizes 0.25x0.25,0.25x1
 peak memory growth is fitted as ``t ~ size^k`` over the sizes run (log-log least squares), across
 stimuli at full voxels and across voxels at the smallest stimulus fraction. The encoding job's
 floating-point work (counted from the sizes, see :func:`encoding_flops`) over its wall time is
-reported as a fraction of the measured float64 GEMM rate.
+reported as a fraction of the measured float64 GEMM rate, by wall time and (robust to other
+processes on the machine) by the CPU time the job got against the per-core GEMM rate.
 
 Results are merged into ``bench/results/study_<date>.json`` (one entry per size) and printed.
 ``--quick`` runs a tiny study (tests/test_bench.py). Usage::
@@ -231,8 +232,11 @@ def run_size(workdir: Path, base: dict, stim_frac: float, vox_frac: float, seed:
     for m in MODELS:
         job = jobs[f"encoding/nsd_sub-01_{m}"]
         flops = encoding_flops(n_trials, n_voxels, widths[m], size, 8)
+        per_core = flops / 1e9 / job["cpu_seconds"]  # load-robust: the rate of the CPU time it got
         job.update(gflop=round(flops / 1e9, 1), gflops=round(flops / 1e9 / job["seconds"], 2),
-                   fraction_of_float64_gemm=round(flops / 1e9 / job["seconds"] / gemm64, 3))
+                   fraction_of_float64_gemm=round(flops / 1e9 / job["seconds"] / gemm64, 3),
+                   gflops_per_cpu_second=round(per_core, 2),
+                   fraction_of_float64_gemm_per_core=round(per_core / (gemm64 / os.cpu_count()), 3))
     return {"stimuli": n_stimuli, "trials": n_trials, "voxels": n_voxels, "sessions": size["sessions"],
             "layer_widths": widths, "n_bootstrap": size["n_bootstrap"],
             "seconds": {"features_snakemake": round(t_features, 1), "brain_store_written": round(t_brain, 1),

@@ -5,17 +5,20 @@ times makes pair ``(i, j)`` appear ``w_ij = c_i c_j`` times in the resampled RDM
 copies left out, as in :func:`.rsa_stats.pair_weights`). Spearman's rho on that multiset is the
 weighted Pearson correlation of the entries' average ranks *within the multiset*.
 
-Each RDM is sorted once: ``g_p`` is the dense rank of entry ``p`` (its tie group, 0-based in
-ascending order). For a sample, the weight of tie group ``g`` is ``h_g = sum_{p: g_p = g} w_p``
-(one pass over the pairs, a counting scatter) and with ``E_g = h_0 + ... + h_g`` (one prefix
-pass over the groups) every copy of every entry of group ``g`` has the average rank
+Each RDM is sorted once (:class:`SortedPairs`: the conditions ``(i, j)`` of its entries in
+ascending order, and where its tie groups start). For a sample, one walk along that order sums
+the weights: with ``h_g`` the weight of tie group ``g`` and ``E_g = h_0 + ... + h_g``, every copy
+of every entry of group ``g`` has the average rank
 
     R_g = (E_{g-1} + E_g + 1) / 2,
 
 exactly what re-sorting the multiset would give (ties, copies of one entry included, share the
-mean of their positions). No sample is sorted. With ``W = sum_p w_p`` and ``mu = (W + 1) / 2``
-(the mean rank), rho = sum_p w_p (R^x_p - mu)(R^y_p - mu) / sqrt(V_x V_y) with
-``V = sum_g h_g R_g² - W mu²``. The table holds ``2 R_g`` as integers (exact); products are
+mean of their positions); the walk writes ``2 R_g`` (an exact integer) at each drawn pair's place
+in pair order. No sample is sorted. With ``W = sum_p w_p = ((sum_i c_i)² - sum_i c_i²) / 2``
+(known before any pass) and ``mu = (W + 1) / 2`` the mean rank,
+
+    rho = sum_p w_p (R^x_p - mu)(R^y_p - mu) / sqrt(V_x V_y),   V = sum_g h_g (R_g - mu)²,
+
 summed in float64 on centred ranks, so no large sums cancel.
 
 Cost per sample: one pass over the ``P`` sorted entries per RDM (the drawn pairs' ranks written
