@@ -54,8 +54,8 @@ from brainalign.stages._align import rows_for, scaled_features
 PROJECT = Path(__file__).resolve().parents[1]
 FULL = {"stimuli": 10_000, "repeats": 3, "sessions": 40, "runs_per_session": 12, "voxels": 16_000,
         "n_bootstrap": 200, "outer_folds": 5, "inner_folds": 3}
-QUICK = {"stimuli": 240, "repeats": 3, "sessions": 8, "runs_per_session": 2, "voxels": 800,
-         "n_bootstrap": 20, "outer_folds": 4, "inner_folds": 3}
+QUICK = {"stimuli": 400, "repeats": 3, "sessions": 8, "runs_per_session": 2, "voxels": 400,
+         "n_bootstrap": 20, "outer_folds": 4, "inner_folds": 3}  # 1,200 trials: the block-moment solver
 MODELS = {
     "cnn": {"source": "builtin", "name": "small_cnn", "seed": 1, "input": "image",
             "layers": ["conv1", "conv2", "conv3"], "pooling": "spatial_mean"},
@@ -67,6 +67,7 @@ MODELS = {
 }
 DRIVERS = {"early": ("cnn", "conv2"), "mid": ("resnet20", "layer1"), "object": ("resnet20", "layer3"),
            "language": ("minilm", "encoder.layer.5")}
+QUICK_DRIVERS = {"early": ("cnn", "conv1"), "late": ("cnn", "conv3")}  # --quick: the CNN only
 NOISE_SD = 2.0  # single-trial noise s.d. / signal s.d. (NSD-like single-trial reliability)
 ADJECTIVES = ["small", "large", "old", "new", "bright", "dark", "striped", "round", "tall", "flat", "shiny", "soft"]
 COLOURS = ["red", "green", "blue", "yellow", "white", "black", "brown", "orange", "grey", "purple"]
@@ -277,6 +278,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="JSON file to merge the results into")
     args = parser.parse_args()
     base = QUICK if args.quick else FULL
+    if args.quick:
+        global MODELS, DRIVERS
+        MODELS, DRIVERS = {"cnn": MODELS["cnn"]}, QUICK_DRIVERS
     sizes = [tuple(float(v) for v in s.split("x")) for s in ("1x1" if args.quick else args.sizes).split(",")]
     workdir = Path(args.workdir or f"/tmp/bench_study_{os.getpid()}")
     machine = machine_info()

@@ -49,3 +49,15 @@ def test_bench_similarity_agrees_with_direct_formulas():
 def test_bench_fmri_glm_agrees_with_nilearn():
     result = run_bench("fmri_glm")
     assert all(result[method]["max_rel_diff"] < 1e-4 for method in ("lsa", "lss"))
+
+
+def test_bench_study_runs_an_nsd_shaped_study_through_snakemake(tmp_path):
+    """The study benchmark's code path at a tiny size (400 stimuli x 3 repeats, CNN only): every
+    job has a benchmark file and each ROI's driving layer is recovered by encoding."""
+    out = subprocess.run([sys.executable, str(BENCH / "bench_study.py"), "--quick", "--workdir", str(tmp_path)],
+                         cwd=BENCH, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run, = json.loads(out.stdout)["runs"].values()
+    assert sorted(run["jobs"]) == ["encoding/nsd_sub-01_cnn", "rsa/nsd_sub-01_cnn"]
+    assert all(job["seconds"] > 0 and job["max_rss_mb"] > 0 for job in run["jobs"].values())
+    assert all(roi["encoding_recovered"] for roi in run["recovery"].values()), run["recovery"]
