@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from .rank_kernels import rank_order
+from .rank_kernels import radix_order, sortable_keys
 from .rdm import n_conditions_from_pairs
 from .rsa_compare import n_workers
 
@@ -45,15 +45,16 @@ MAX_CONDITIONS = 65536  # conditions held as uint16; 2 R <= n (n - 1) + 1 fits u
 
 
 @numba.njit(cache=True, nogil=True)
-def _sorted_pairs(order, bounds, n):
+def _sorted_pairs(order, sorted_keys, n):
     """Conditions ``(i, j)`` (uint16) of the entries in ascending order, and a bit per sorted
-    position set where a tie group starts."""
+    position set where a tie group starts (a key unlike the one before)."""
     size = order.size
     first = np.empty(size, dtype=np.uint16)
     second = np.empty(size, dtype=np.uint16)
     row_start = np.empty(n, dtype=np.int64)
     for i in range(n):
         row_start[i] = i * (2 * n - i - 1) // 2
+    starts = np.zeros((size + 8) // 8, dtype=np.uint8)
     for k in range(size):
         p = order[k]
         i = n - 2 - int(np.floor(np.sqrt(-8.0 * p + 4.0 * n * (n - 1) - 7.0) / 2.0 - 0.5))
@@ -63,24 +64,32 @@ def _sorted_pairs(order, bounds, n):
             i += 1
         first[k] = i
         second[k] = p - row_start[i] + i + 1
-    starts = np.zeros((size + 8) // 8, dtype=np.uint8)
-    for g in range(bounds.size - 1):
-        k = bounds[g]
-        starts[k >> 3] |= np.uint8(1 << (k & 7))
+        if k == 0 or sorted_keys[k] != sorted_keys[k - 1]:
+            starts[k >> 3] |= np.uint8(1 << (k & 7))
     return first, second, starts
 
 
 class SortedPairs:
     """One condensed RDM over ``n <= 65536`` conditions, sorted once: the conditions ``(i, j)``
-    of its entries in ascending order (uint16 each) and its tie groups (one bit per entry)."""
+    of its entries in ascending order (uint16 each) and its tie groups (one bit per entry).
 
-    def __init__(self, values: np.ndarray):
-        values = np.asarray(values)
+    ``values`` is the RDM or the path of a ``.npy`` file holding it (then read here and let go
+    as soon as its sort keys exist, so that only one copy of a long RDM is ever held).
+    """
+
+    def __init__(self, values):
+        if not isinstance(values, np.ndarray):
+            values = np.load(values)
+        if values.size >= 2**31:
+            raise ValueError(f"values: {values.size} entries exceed the int32 sort order")
         self.n = n_conditions_from_pairs(values.size)
         if self.n > MAX_CONDITIONS:
             raise ValueError(f"rank bootstrap: {self.n} conditions exceed {MAX_CONDITIONS}")
-        order, bounds = rank_order(values)
-        self.first, self.second, self.starts = _sorted_pairs(order, bounds, self.n)
+        keys, n_bits = sortable_keys(values)
+        del values
+        order, sorted_keys = radix_order(keys, n_bits)
+        del keys
+        self.first, self.second, self.starts = _sorted_pairs(order, sorted_keys, self.n)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -96,8 +96,7 @@ def bootstrap_draws(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
 def spearman_by_counting(spill: RdmSpill, n: int, n_bootstrap: int, seed: int):
     """Scores (roi, layer), bootstrap samples (roi, bootstrap, layer) and the draws, each RDM
     sorted once (:mod:`brainalign.metrics.rank_bootstrap`)."""
-    sort = {kind: [SortedPairs(spill.load(kind, k)) for k in range(len(spill.paths[kind]))]
-            for kind in ("model", "brain")}
+    sort = {kind: [SortedPairs(path) for path in spill.paths[kind]] for kind in ("model", "brain")}
     drawn = bootstrap_draws(n, n_bootstrap, seed)
     counts = np.stack([np.bincount(d, minlength=n) for d in drawn]) if n_bootstrap else np.zeros((0, n), int)
     everything = np.ones((1, n), dtype=np.int64)
