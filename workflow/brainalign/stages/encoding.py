@@ -206,6 +206,16 @@ def run(spec: dict, *, brain, features, out, seed: int, part: str | None = None)
     ``features``; write ``out``."""
     labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
     rois = load_rois(brain, part)
+    groups = {}
+    if rois:  # a part may hold no unit of any ROI
+        groups = encode_rois(spec, rois, brain=brain, features=features, labels=labels)
+    params = spec if part is None else {**spec, "part": part}
+    store.write_tree(out, groups, stage="encoding", params=params, inputs=[brain, features], seed=seed,
+                     root=xr.Dataset(attrs=labels))
+
+
+def encode_rois(spec: dict, rois: dict[str, xr.Dataset], *, brain, features, labels: dict) -> dict[str, xr.Dataset]:
+    """Scores of every ROI: the design and each layer's decompositions built once, for all."""
     first = next(iter(rois.values()))
     trials = xr.Dataset(coords={c: first[c].variable for c in first.coords if first[c].dims == ("trial",)}).load()
     for roi, ds in rois.items():
@@ -223,6 +233,4 @@ def run(spec: dict, *, brain, features, out, seed: int, part: str | None = None)
         for layer, res in results.items():
             log.info("%s %s %s: mean r = %.3f", "/".join(labels.values()), roi, layer, np.nanmean(res["r"]))
         groups[roi] = roi_scores(ds, results, design.fold_labels())
-    params = spec if part is None else {**spec, "part": part}
-    store.write_tree(out, groups, stage="encoding", params=params, inputs=[brain, features], seed=seed,
-                     root=xr.Dataset(attrs=labels))
+    return groups
