@@ -42,6 +42,49 @@ def scaled_features(features: np.ndarray) -> np.ndarray:
     return (x / (norm if norm > 0 else 1.0)).astype(np.float32)
 
 
+def return_large_blocks() -> None:
+    """Have glibc give every freed block over 1 MiB back to the system at once.
+
+    glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), after which
+    freed chunk-sized buffers stay in the heap: a job's peak RSS then grows with the size of the
+    stored chunks it reads rather than with its data. ``mallopt(M_MMAP_THRESHOLD, 1 MiB)`` fixes
+    the threshold. No-op where the C library is not glibc.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+class UnitReader:
+    """Column blocks ``reader[:, a:b]`` of one ROI's betas (trial, unit) in a brain store, read one
+    stored row chunk at a time: beyond the block itself, reading holds one chunk (at most 32 MiB by
+    the storage contract), however many units the ROI has. ``units`` selects a range of the
+    ROI's units (a part), ``trials`` the trials returned (an index array; all by default)."""
+
+    def __init__(self, brain, roi: str, units: slice = slice(None), trials=None):
+        import zarr
+
+        self.array = zarr.open_group(str(brain), mode="r")[roi]["betas"]
+        start, stop, _ = units.indices(self.array.shape[1])
+        self.offset = start
+        self.trials = trials
+        self.shape = (self.array.shape[0] if trials is None else len(trials), stop - start)
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows, cols = key
+        if rows != slice(None):
+            raise IndexError("UnitReader reads column blocks of all trials: reader[:, a:b]")
+        a, b, _ = cols.indices(self.shape[1])
+        step = self.array.chunks[0]
+        out = np.empty((self.array.shape[0], b - a), dtype=self.array.dtype)
+        for r in range(0, self.array.shape[0], step):
+            out[r:r + step] = self.array[r:r + step, self.offset + a:self.offset + b]
+        return out if self.trials is None else out[self.trials]
+
+
 def stimulus_codes(stimulus_ids) -> tuple[np.ndarray, np.ndarray]:
     """Unique ids in first-seen order and each trial's index into them."""
     ids = np.asarray(stimulus_ids).astype(str)

@@ -40,7 +40,8 @@ from ..metrics.ridge import ridge_cv_scores
 from ..metrics.ridge_checks import check_alphas
 from ..metrics.ridge_moments import FeatureMoments, MomentFold, TargetMoments
 from ..metrics.ridge_solver import CentredSpectrum, refit_dual, select_best
-from ._align import averaging_sums, rows_for, scaled_features, stimulus_codes, trial_mask
+from ._align import (UnitReader, averaging_sums, return_large_blocks, rows_for, scaled_features, stimulus_codes,
+                     trial_mask)
 
 log = logging.getLogger(__name__)
 # per-unit labels carried over from the brain store (the voxel's noise ceiling among them)
@@ -175,26 +176,27 @@ def unit_range(part: str, n_units: int) -> slice:
     return slice(k * n_units // n, (k + 1) * n_units // n)
 
 
-def load_rois(brain, part: str | None) -> dict[str, xr.Dataset]:
-    """Every ROI of a brain store, lazily (only the units of ``part``, if given; empty parts dropped)."""
+def load_rois(brain, part: str | None) -> dict[str, tuple[xr.Dataset, UnitReader]]:
+    """Every ROI of a brain store, lazily, with a reader of its betas (only the units of
+    ``part``, if given; empty parts dropped)."""
     rois = {}
     for roi in store.group_names(brain):
         ds = store.open_dataset(brain, group=roi)
-        if part is not None:
-            ds = ds.isel(unit=unit_range(part, ds.sizes["unit"]))
+        units = slice(None) if part is None else unit_range(part, ds.sizes["unit"])
+        ds = ds.isel(unit=units)
         if ds.sizes["unit"]:
-            rois[roi] = ds
+            rois[roi] = ds, UnitReader(brain, roi, units)
     return rois
 
 
-def encode_roi(ds: xr.Dataset, fits: dict[str, LayerFit]) -> dict[str, dict]:
+def encode_roi(betas: UnitReader, fits: dict[str, LayerFit]) -> dict[str, dict]:
     """Scores of every layer for one ROI, its voxels read ``UNIT_CHUNK`` at a time."""
-    n_units = ds.sizes["unit"]
+    n_units = betas.shape[1]
     n_folds = len(next(iter(fits.values())).design.outer)
     results = {layer: {key: np.empty((n_folds, n_units)) for key in ("r", "r2", "alpha")} for layer in fits}
     for start in range(0, n_units, UNIT_CHUNK):
         cols = slice(start, min(start + UNIT_CHUNK, n_units))
-        Y = np.asarray(ds.betas[:, cols].values, dtype=np.float32)
+        Y = np.asarray(betas[:, cols], dtype=np.float32)
         for layer, fit in fits.items():
             for key, value in fit.scores(Y).items():
                 results[layer][key][:, cols] = value
@@ -205,6 +207,7 @@ def run(spec: dict, *, brain, features, out, seed: int, part: str | None = None)
     """Encode every ROI of ``brain`` (units of ``part`` only, if given) from every layer of
     ``features``; write ``out``."""
     labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
+    return_large_blocks()  # peak memory: the data, not the allocator's cache
     rois = load_rois(brain, part)
     groups = {}
     if rois:  # a part may hold no unit of any ROI
@@ -214,11 +217,11 @@ def run(spec: dict, *, brain, features, out, seed: int, part: str | None = None)
                      root=xr.Dataset(attrs=labels))
 
 
-def encode_rois(spec: dict, rois: dict[str, xr.Dataset], *, brain, features, labels: dict) -> dict[str, xr.Dataset]:
+def encode_rois(spec: dict, rois: dict[str, tuple], *, brain, features, labels: dict) -> dict[str, xr.Dataset]:
     """Scores of every ROI: the design and each layer's decompositions built once, for all."""
-    first = next(iter(rois.values()))
+    first = next(iter(rois.values()))[0]
     trials = xr.Dataset(coords={c: first[c].variable for c in first.coords if first[c].dims == ("trial",)}).load()
-    for roi, ds in rois.items():
+    for roi, (ds, _) in rois.items():
         if not np.array_equal(ds.stimulus_id.values, trials.stimulus_id.values):
             raise ValueError(f"{brain}: ROI {roi!r} holds other trials than the first ROI")
     design = Design(spec, trials, where=str(brain))
@@ -228,8 +231,8 @@ def encode_rois(spec: dict, rois: dict[str, xr.Dataset], *, brain, features, lab
         scaled = scaled_features(feats.features.values)
         fits[layer] = LayerFit(scaled[rows_for(design.stimulus_ids, feats, where=str(features))], design, spec)
     groups = {}
-    for roi, ds in rois.items():
-        results = encode_roi(ds, fits)
+    for roi, (ds, betas) in rois.items():
+        results = encode_roi(betas, fits)
         for layer, res in results.items():
             log.info("%s %s %s: mean r = %.3f", "/".join(labels.values()), roi, layer, np.nanmean(res["r"]))
         groups[roi] = roi_scores(ds, results, design.fold_labels())

@@ -34,7 +34,7 @@ from .. import store
 from ..metrics.rank_bootstrap import MAX_CONDITIONS, SortedPairs, bootstrap_spearman
 from ..metrics.rsa import rsa_scores
 from ..metrics.rsa_large import condensed_rdm, pair_blocks
-from ._align import layer_rows, stimulus_means, trial_mask
+from ._align import UnitReader, layer_rows, return_large_blocks, stimulus_means, trial_mask
 
 log = logging.getLogger(__name__)
 MIN_UNITS = {"correlation": 3}  # fewest units for which an RDM distance is informative; 1 otherwise
@@ -73,9 +73,9 @@ def brain_rdms(brain, spec: dict, spill: RdmSpill):
             log.warning("ROI %r left out of RSA: %s", roi, skipped[roi])
             continue
         keep = trial_mask(ds, spec.get("subset"), where=f"{brain} ROI {roi!r}")
-        if keep is not None:
-            ds = ds.isel(trial=np.flatnonzero(keep))
-        ids, means = stimulus_means(ds.betas.data, ds.stimulus_id.values)
+        trials = None if keep is None else np.flatnonzero(keep)
+        ids, means = stimulus_means(UnitReader(brain, roi, trials=trials),
+                                    ds.stimulus_id.values if trials is None else ds.stimulus_id.values[trials])
         if order is None:
             order = ids
         elif not np.array_equal(order, ids):
@@ -121,6 +121,7 @@ def scores_in_memory(spill: RdmSpill, spec: dict, seed: int):
 def run(spec: dict, *, brain, features, out, seed: int) -> None:
     """RSA of every ROI of ``brain`` against every layer of ``features``; write ``out``."""
     labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
+    return_large_blocks()  # peak memory: the data, not the allocator's cache
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.rdms-") as scratch:
