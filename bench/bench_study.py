@@ -248,7 +248,7 @@ def run_size(workdir: Path, base: dict, stim_frac: float, vox_frac: float, seed:
 
 
 def growth(runs: dict) -> dict:
-    """Fitted exponents ``k`` of ``t ~ size^k`` per stage (time and peak RSS), across stimuli at the
+    """Fitted exponents ``k`` of ``t ~ size^k`` per stage (wall time, CPU time and peak RSS), across stimuli at the
     largest voxel count and across voxels at the smallest stimulus count."""
     out = {}
     entries = list(runs.values())
@@ -261,7 +261,7 @@ def growth(runs: dict) -> dict:
         x = np.log([e[axis] for e in chosen])
         fits = {}
         for stage in ("encoding", "rsa"):
-            for key in ("seconds", "max_rss_mb"):
+            for key in ("seconds", "cpu_seconds", "max_rss_mb"):
                 y = np.log([np.mean([j[key] for name, j in e["jobs"].items() if name.startswith(stage + "/")])
                             for e in chosen])
                 fits[f"{stage}_{key}"] = round(float(np.polyfit(x, y, 1)[0]), 2)
