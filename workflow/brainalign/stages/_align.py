@@ -43,17 +43,18 @@ def scaled_features(features: np.ndarray) -> np.ndarray:
 
 
 def return_large_blocks() -> None:
-    """Have glibc give every freed block over 1 MiB back to the system at once.
+    """Have glibc give every freed block over 4 MiB back to the system at once.
 
     glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), after which
     freed chunk-sized buffers stay in the heap: a job's peak RSS then grows with the size of the
-    stored chunks it reads rather than with its data. ``mallopt(M_MMAP_THRESHOLD, 1 MiB)`` fixes
-    the threshold. No-op where the C library is not glibc.
+    stored chunks it reads rather than with its data. ``mallopt(M_MMAP_THRESHOLD, 4 MiB)`` fixes
+    the threshold (1 MiB cost a third more CPU time in page faults for no less memory). No-op
+    where the C library is not glibc.
     """
     import ctypes
 
     try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        ctypes.CDLL("libc.so.6").mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         pass
 
