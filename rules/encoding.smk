@@ -37,6 +37,8 @@ rule encoding:
         "../envs/brainalign.yaml"
     log:
         "logs/encoding/{dataset}_sub-{sub}_{model}.log",
+    benchmark:
+        f"{R}/benchmarks/encoding/{{dataset}}_sub-{{sub}}_{{model}}.tsv"
     wildcard_constraints:
         **NO_SLASH,
     threads: cpus(1, 4) if UNIT_JOBS == 1 else 1
@@ -62,6 +64,8 @@ rule encoding_part:
         "../envs/brainalign.yaml"
     log:
         "logs/encoding_part/{dataset}_sub-{sub}_{model}_{part}.log",
+    benchmark:
+        f"{R}/benchmarks/encoding_part/{{dataset}}_sub-{{sub}}_{{model}}_{{part}}.tsv"
     wildcard_constraints:
         **NO_SLASH,
         part=r"\d+",

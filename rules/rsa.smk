@@ -12,6 +12,8 @@ rule rsa:
         "../envs/brainalign.yaml"
     log:
         "logs/rsa/{dataset}_sub-{sub}_{model}.log",
+    benchmark:
+        f"{R}/benchmarks/rsa/{{dataset}}_sub-{{sub}}_{{model}}.tsv"
     threads: cpus(1, 4)
     resources:
         mem_mb=mem_mb(1000, 4),

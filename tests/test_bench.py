@@ -55,7 +55,21 @@ def test_bench_betas_reads_every_session():
     runs = run_bench("betas")["runs"]
     assert [r["trials"] for r in runs] == [750 * r["sessions"] for r in runs]
     assert all(r["peak_rss_mib"] > 0 for r in runs)
+
+
 def test_bench_manifest_covers_every_file_of_the_store():
     result = run_bench("manifest")["manifest"]
     # 2,000 x 4,000 float32: 2 row chunks of 1024 x 4,000 units, and the array's zarr.json
     assert result["files"] == 3 and 0 < result["bytes_on_disk"] <= result["nbytes"] + 4096
+
+
+def test_bench_study_runs_an_nsd_shaped_study_through_snakemake(tmp_path):
+    """The study benchmark's code path at a tiny size (400 stimuli x 3 repeats, CNN only): every
+    job has a benchmark file and each ROI's driving layer is recovered by encoding."""
+    out = subprocess.run([sys.executable, str(BENCH / "bench_study.py"), "--quick", "--workdir", str(tmp_path)],
+                         cwd=BENCH, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run, = json.loads(out.stdout)["runs"].values()
+    assert sorted(run["jobs"]) == ["encoding/nsd_sub-01_cnn", "rsa/nsd_sub-01_cnn"]
+    assert all(job["seconds"] > 0 and job["max_rss_mb"] > 0 for job in run["jobs"].values())
+    assert all(roi["encoding_recovered"] for roi in run["recovery"].values()), run["recovery"]

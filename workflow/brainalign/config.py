@@ -104,6 +104,7 @@ def validate_config(config: dict, schema_path) -> dict:
         raise ConfigError(f"config: {_schema_message(errors[0])}")
     cfg = _merge(DEFAULTS, config)
     _check_results_dir(cfg["results_dir"], cfg["allow_results_outside"])
+    _check_outer_split(cfg["encoding"])
     shared = shared_data_dir(cfg)
     cfg["shared_data"] = shared
     if "decoding" in cfg:
@@ -152,6 +153,8 @@ def _check_results_dir(results_dir: str, allow_outside: bool) -> None:
     if not allow_outside and here not in target.parents:
         raise ConfigError(f"config: key 'results_dir' is {results_dir!r}, which resolves to {target}, outside "
                           f"the working directory {here}; set 'allow_results_outside: true' to write there")
+
+
 def _stimulus_set(name: str, cfg: dict, shared: str) -> None:
     """A stimulus set resolved in place (``{shared_data}`` in its paths), its files listed (an
     image folder's table and images: missing or clashing ones fail here), and every model that
@@ -179,6 +182,16 @@ def _stimulus_set(name: str, cfg: dict, shared: str) -> None:
             raise ConfigError(f"config: key '{key}': model {model!r} reads {needed}, which stimulus set "
                               f"{name!r} ({spec['kind']}) does not have ({hint}list the models that see it "
                               f"under '{where}.models')")
+
+
+def _check_outer_split(encoding: dict) -> None:
+    """``outer_folds`` goes with ``group_kfold`` and ``test_subset`` with ``held_out``, each needing the other."""
+    split = encoding.get("outer_split", "leave_one_group_out")
+    for key, needs in (("outer_folds", "group_kfold"), ("test_subset", "held_out")):
+        if (key in encoding) != (split == needs):
+            raise ConfigError(f"config: key 'encoding.{key}' is {'missing' if key not in encoding else 'set'}: "
+                              f"it is required with, and only with, encoding.outer_split {needs!r} "
+                              f"(here {split!r})")
 
 
 def _check_generator(gen: dict, cfg: dict, key: str) -> None:

@@ -244,17 +244,39 @@ def _consolidate(target: Path) -> None:
 
 
 def write_dataset(path, ds: xr.Dataset, *, stage: str, params: Mapping, inputs=(),
-                  seed: int | None = None) -> Path:
-    """Write one dataset as a single-group store at ``path``, atomically, with provenance."""
+                  seed: int | None = None, streamed: Mapping | None = None) -> Path:
+    """Write one dataset as a single-group store at ``path``, atomically, with provenance.
+
+    ``streamed`` adds large arrays without holding them whole: name -> ``(dims, shape, dtype,
+    blocks, attrs)`` with ``blocks`` an iterable of ``(start, values)`` along the first dimension
+    (written in turn, so only one block is in memory at a time).
+    """
     ds = _strings_as_objects(ds)
     ds = ds.assign_attrs({**ds.attrs, **provenance(stage, params, inputs, seed)})
 
     def write(tmp: Path) -> None:
         _to_zarr(ds, tmp)
+        if streamed:
+            group = zarr.open_group(str(tmp), mode="r+", zarr_format=3)
+            for name, (dims, shape, dtype, blocks, attrs) in streamed.items():
+                arr = group.create_array(name, shape=tuple(shape), dtype=dtype,
+                                         chunks=_streamed_chunks(tuple(shape), np.dtype(dtype).itemsize),
+                                         compressors=[ZstdCodec(level=1)],
+                                         dimension_names=tuple(dims), fill_value=0)
+                arr.attrs.update(dict(attrs))
+                for start, values in blocks:
+                    arr[start:start + len(values)] = values
         _consolidate(tmp)
         write_manifest(tmp)
 
     return _write_atomically(path, write)
+
+
+def _streamed_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """One row per chunk along the first dimension (rows are written one block at a time) and
+    about ``TARGET_CHUNK_BYTES`` along the last."""
+    last = max(1, TARGET_CHUNK_BYTES // itemsize)
+    return (1,) * (len(shape) - 1) + (int(min(shape[-1], last)),) if len(shape) > 1 else (int(min(shape[0], last)),)
 
 
 def write_tree(path, groups: Mapping[str, xr.Dataset], *, stage: str, params: Mapping,

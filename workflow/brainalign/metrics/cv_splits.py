@@ -108,3 +108,30 @@ def fold_assignment(splits: list[Split], n_samples: int) -> np.ndarray:
             raise ValueError(f"outer cv split {i}: test set overlaps an earlier test set")
         fold[test] = i
     return fold
+
+
+OUTER_SPLITS = ("leave_one_group_out", "group_kfold", "held_out")
+
+
+def outer_splits(kind: str, groups: np.ndarray, *, folds: int | None = None,
+                 test: np.ndarray | None = None) -> list[Split]:
+    """Outer (train, test) splits of the encoding models.
+
+    * ``"leave_one_group_out"``: one split per group (run or session) left out;
+    * ``"group_kfold"``: ``GroupKFold(folds)``, each group in exactly one test fold;
+    * ``"held_out"``: one split, the samples where ``test`` is True against all the others
+      (e.g. NSD's shared images; groups may then hold samples on both sides, since they only
+      group the inner folds).
+    """
+    groups = np.asarray(groups)
+    if kind == "leave_one_group_out":
+        return make_splits("logo", len(groups), groups)
+    if kind == "group_kfold":
+        return make_splits(folds, len(groups), groups)
+    if kind == "held_out":
+        test = np.asarray(test, dtype=bool)
+        if test.all() or not test.any():
+            raise ValueError(f"held-out test set: {int(test.sum())} of {test.size} samples are "
+                             "test samples; both sides need some")
+        return [(np.flatnonzero(~test), np.flatnonzero(test))]
+    raise ValueError(f"outer split: expected one of {OUTER_SPLITS}, got {kind!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from scipy import sparse
 
 
 def rows_for(stimulus_ids, layer: xr.Dataset, *, where: str) -> np.ndarray:
@@ -41,16 +42,103 @@ def scaled_features(features: np.ndarray) -> np.ndarray:
     return (x / (norm if norm > 0 else 1.0)).astype(np.float32)
 
 
-def stimulus_means(betas: np.ndarray, stimulus_ids) -> tuple[np.ndarray, np.ndarray]:
-    """Average the trials of each stimulus: returns (unique ids in first-seen order, (n_stim, n_units))."""
+def return_large_blocks() -> None:
+    """Have glibc give every freed block over 4 MiB back to the system at once.
+
+    glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), after which
+    freed chunk-sized buffers stay in the heap: a job's peak RSS then grows with the size of the
+    stored chunks it reads rather than with its data. ``mallopt(M_MMAP_THRESHOLD, 4 MiB)`` fixes
+    the threshold (1 MiB cost a third more CPU time in page faults for no less memory). No-op
+    where the C library is not glibc.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+class UnitReader:
+    """Column blocks ``reader[:, a:b]`` of one ROI's betas (trial, unit) in a brain store, read one
+    stored row chunk at a time: beyond the block itself, reading holds one chunk (at most 32 MiB by
+    the storage contract), however many units the ROI has. ``units`` selects a range of the
+    ROI's units (a part), ``trials`` the trials returned (an index array; all by default)."""
+
+    def __init__(self, brain, roi: str, units: slice = slice(None), trials=None):
+        import zarr
+
+        self.array = zarr.open_group(str(brain), mode="r")[roi]["betas"]
+        start, stop, _ = units.indices(self.array.shape[1])
+        self.offset = start
+        self.trials = trials
+        self.shape = (self.array.shape[0] if trials is None else len(trials), stop - start)
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows, cols = key
+        if rows != slice(None):
+            raise IndexError("UnitReader reads column blocks of all trials: reader[:, a:b]")
+        a, b, _ = cols.indices(self.shape[1])
+        step = self.array.chunks[0]
+        out = np.empty((self.array.shape[0], b - a), dtype=self.array.dtype)
+        for r in range(0, self.array.shape[0], step):
+            out[r:r + step] = self.array[r:r + step, self.offset + a:self.offset + b]
+        return out if self.trials is None else out[self.trials]
+
+
+def stimulus_codes(stimulus_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Unique ids in first-seen order and each trial's index into them."""
     ids = np.asarray(stimulus_ids).astype(str)
-    unique, first = np.unique(ids, return_index=True)
-    order = unique[np.argsort(first)]
-    index = {s: i for i, s in enumerate(order)}
-    codes = np.array([index[s] for s in ids])
-    sums = np.zeros((len(order), betas.shape[1]))
-    np.add.at(sums, codes, betas)
-    return order, sums / np.bincount(codes)[:, None]
+    unique, first, codes = np.unique(ids, return_index=True, return_inverse=True)
+    rank = np.empty(len(unique), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(unique))
+    return unique[np.argsort(first)], rank[codes.ravel()]
+
+
+def averaging_sums(codes: np.ndarray, n_rows: int) -> sparse.csr_array:
+    """The (n_rows, n_trials) 0/1 matrix ``S`` with ``S[codes[t], t] = 1``: ``S @ betas`` sums
+    each stimulus's trials in trial order."""
+    trials = np.arange(len(codes))
+    return sparse.csr_array((np.ones(len(codes)), (codes, trials)), shape=(n_rows, len(codes)))
+
+
+def stimulus_means(betas, stimulus_ids, *, block_units: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Average the trials of each stimulus: returns (unique ids in first-seen order, (n_stim, n_units)).
+
+    ``means[s] = sum_{t: stimulus t = s} betas[t] / n_s`` in float64, by one sparse product per
+    block of ``block_units`` units (``betas`` may be a lazy array: only one block is read at once).
+    """
+    order, codes = stimulus_codes(stimulus_ids)
+    sums = averaging_sums(codes, len(order))
+    counts = np.bincount(codes, minlength=len(order))[:, None]
+    means = np.empty((len(order), betas.shape[1]))
+    for start in range(0, betas.shape[1], block_units):
+        block = np.asarray(betas[:, start:start + block_units], dtype=np.float64)
+        means[:, start:start + block_units] = (sums @ block) / counts
+    return order, means
+
+
+def trial_mask(ds: xr.Dataset, subset: dict | None, *, where: str) -> np.ndarray | None:
+    """Trials whose coordinate ``subset["column"]`` equals ``subset["value"]`` (None: all).
+
+    Strings in the store match a boolean value as ``true``/``false``/``1``/``0`` (any case), so
+    a trial table's ``shared`` column selects NSD's shared images however it was written.
+    """
+    if not subset:
+        return None
+    column, value = subset["column"], subset["value"]
+    if column not in ds.coords or ds[column].dims != ("trial",):
+        raise ValueError(f"{where}: no trial coordinate {column!r} to select stimuli by "
+                         f"(trial coordinates: {sorted(c for c in ds.coords if ds[c].dims == ('trial',))})")
+    values = ds[column].values
+    if isinstance(value, bool) and values.dtype.kind in "UOT":
+        text = np.char.lower(values.astype(str))
+        mask = np.isin(text, ["true", "1"] if value else ["false", "0"])
+    else:
+        mask = values == value
+    if not mask.any():
+        raise ValueError(f"{where}: no trial has {column} == {value!r}")
+    return mask
 
 
 def stimulus_time_courses(brain) -> xr.Dataset:

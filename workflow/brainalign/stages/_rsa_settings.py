@@ -38,7 +38,8 @@ import xarray as xr
 
 from ..metrics.noise_precision import mahalanobis_rdm, noise_precision, standardize_units
 from ..metrics.rdm import PATTERN_METHODS, crossnobis_rdm
-from ..metrics.rsa import compute_rdm, rsa_scores
+from ..metrics.rsa import rsa_scores
+from ..metrics.rsa_large import condensed_rdm
 from ..metrics.rsa_stats import noise_ceiling
 from ._align import stimulus_means
 
@@ -57,7 +58,9 @@ def too_few_units(ds: xr.Dataset, spec: dict) -> str | None:
     return None
 
 
-def _patterns(x: np.ndarray, spec: dict) -> np.ndarray:
+def unit_patterns(x: np.ndarray, spec: dict) -> np.ndarray:
+    """Patterns (n_stimuli, n_units) as the distance sees them: each unit z-scored over stimuli
+    when ``standardize`` is set, else unchanged."""
     return standardize_units(x) if spec.get("standardize") else x
 
 
@@ -99,15 +102,15 @@ def roi_rdm(ds: xr.Dataset, spec: dict, where: str = "brain") -> tuple[np.ndarra
     order, means = stimulus_means(betas, ids)
     if method == "mahalanobis":
         return order, mahalanobis_rdm(means, noise_precision(betas, ids, spec.get("noise_shrinkage", "shrinkage_diag")))
-    return order, compute_rdm(_patterns(means, spec), method)
+    return order, condensed_rdm(unit_patterns(means, spec), method)
 
 
 def layer_rdm(features: np.ndarray, spec: dict) -> np.ndarray:
     """Condensed RDM of one layer's features (n_stimuli, n_units) (module docstring)."""
-    x = _patterns(features, spec)
+    x = unit_patterns(features, spec)
     if spec["rdm"] in PATTERN_METHODS:
-        return compute_rdm(x, spec["rdm"])
-    return compute_rdm(x, "sqeuclidean", dtype=np.float64) / x.shape[1]
+        return condensed_rdm(x, spec["rdm"])
+    return condensed_rdm(np.asarray(x, dtype=np.float64), "sqeuclidean") / x.shape[1]
 
 
 def score_rdms(model_rdms: np.ndarray, data_rdm: np.ndarray, spec: dict, seed: int

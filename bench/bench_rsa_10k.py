@@ -1,0 +1,63 @@
+"""The RSA stage at NSD size on its own: 10,000 stimuli (50 M pairs), 4 ROIs x 4,000 voxels, 3 layers
+of 384 features, Spearman, ``n_bootstrap`` samples (argument; the study uses 200).
+
+Synthetic stores (one trial per stimulus: RSA reads only the stimulus means) are written once
+under ``/tmp/bench_rsa_10k``; the stage then runs in this process and its wall time, CPU time and
+peak RSS (``VmHWM``, setup excluded when the stores already exist) are printed as JSON. The
+per-sample cost times 200 gives the full job's time (the sample loop is the same code).
+
+Usage: ``python bench/bench_rsa_10k.py N_BOOTSTRAP``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from brainalign import store
+from brainalign.stages import rsa
+
+WORK = Path("/tmp/bench_rsa_10k")
+N = 10_000
+
+
+def write_stores(rng) -> None:
+    ids = np.array([f"img{i:05d}" for i in range(N)])
+    layers = {f"l{k}": xr.Dataset({"features": (("stimulus", "unit"), rng.standard_normal((N, 384)).astype(np.float32))},
+                                  coords={"stimulus_id": ("stimulus", ids)}) for k in range(3)}
+    store.write_tree(WORK / "features.zarr", layers, stage="features", params={}, seed=0,
+                     root=xr.Dataset(attrs={"layers": list(layers)}))
+    rois = {}
+    for r in range(4):
+        signal = layers["l0"].features.values @ rng.standard_normal((384, 4000)).astype(np.float32)
+        betas = signal + 3 * rng.standard_normal(signal.shape, dtype=np.float32)
+        rois[f"roi{r}"] = xr.Dataset({"betas": (("trial", "unit"), betas)},
+                                     coords={"stimulus_id": ("trial", ids),
+                                             "run": ("trial", np.repeat(np.arange(40), N // 40).astype(str))})
+    store.write_tree(WORK / "brain.zarr", rois, stage="fmri", params={}, seed=0)
+
+
+def main() -> None:
+    n_bootstrap = int(sys.argv[1])
+    setup = not (WORK / "brain.zarr").exists()
+    if setup:
+        write_stores(np.random.default_rng(0))
+    shutil.rmtree(WORK / "rsa.zarr", ignore_errors=True)
+    t, c = time.time(), time.process_time()
+    rsa.run({"rdm": "correlation", "comparator": "spearman", "n_bootstrap": n_bootstrap},
+            brain=WORK / "brain.zarr", features=WORK / "features.zarr", out=WORK / "rsa.zarr", seed=1)
+    hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+    print(json.dumps({"n_stimuli": N, "n_bootstrap": n_bootstrap, "wall_s": round(time.time() - t, 1),
+                      "cpu_s": round(time.process_time() - c, 1), "peak_rss_mib": round(hwm),
+                      "peak_includes_setup": setup, "load_average": os.getloadavg()}))
+
+
+if __name__ == "__main__":
+    main()
