@@ -262,7 +262,8 @@ def write_dataset(path, ds: xr.Dataset, *, stage: str, params: Mapping, inputs=(
                 arr = group.create_array(name, shape=tuple(shape), dtype=dtype,
                                          chunks=_streamed_chunks(tuple(shape), np.dtype(dtype).itemsize),
                                          compressors=[ZstdCodec(level=1)],
-                                         dimension_names=tuple(dims), fill_value=0)
+                                         dimension_names=tuple(dims),
+                                         fill_value=np.nan if np.dtype(dtype).kind in "fc" else 0)
                 arr.attrs.update(dict(attrs))
                 for start, values in blocks:
                     arr[start:start + len(values)] = values
