@@ -2,8 +2,10 @@
 
 A *family* is one dataset x ROI x method x metric: its ``K`` candidates (every model x layer)
 scored in each of ``S`` subjects, ``x`` (S, K), and rescored on ``B`` resamples shared by every
-candidate, ``R`` (S, B, K): for RSA the same stimuli drawn for every subject (from the stored RDMs
-put in one stimulus order, sorted ids, without square matrices; :func:`brainalign.metrics.rsa_stats.compare_resampled`),
+candidate, ``R`` (S, B, K): for RSA the same stimuli drawn for every subject (the RSA stores' own
+bootstrap samples where every store drew the same stimuli, as in a study whose subjects all see
+every stimulus; else the stored RDMs put in one stimulus order, sorted ids, without square
+matrices, and rescored; :func:`brainalign.metrics.rsa_stats.compare_resampled`),
 for encoding the voxels of each subject (mean over drawn voxels of the per-voxel score; voxels
 are not shared across subjects). With them (:mod:`brainalign.metrics.paired`):
 
@@ -59,19 +61,54 @@ class Family:
 
 # ----------------------------------------------------------------------------------- loading
 def _rsa_stores(paths) -> dict[str, dict[str, dict[str, object]]]:
-    """dataset -> subject -> model -> the store's RDMs (loaded) and params."""
+    """dataset -> subject -> model -> (the store, lazily: RDMs are read only where needed; params)."""
     out: dict = {}
     for path in paths:
         params = store.read_provenance(path)["params"]
-        ds = store.open_dataset(path)[["brain_rdm", "model_rdm", "pair_i", "pair_j", "stimulus_id"]].load()
+        ds = store.open_dataset(path)
+        ds = ds.assign_coords(stimulus_id=ds.stimulus_id.load())
         out.setdefault(params["dataset"], {}).setdefault(params["subject"], {})[params["model"]] = (ds, params)
     return out
 
 
+def _stored_resamples_shared(subjects) -> bool:
+    """Whether every RSA store of a dataset holds the same stimuli in the same order and drew the
+    same stimuli in each bootstrap sample (the RSA stage draws them from the seed and the stimulus
+    count alone): their stored samples are then paired across every candidate and subject, and
+    are used as they are instead of rescoring the RDMs."""
+    stores = [ds for models in subjects.values() for ds, _ in models.values()]
+    first, draws = stores[0], stores[0].bootstrap_stimuli.values
+    return all(np.array_equal(ds.stimulus_id.values, first.stimulus_id.values)
+               and np.array_equal(ds.bootstrap_stimuli.values, draws) for ds in stores[1:])
+
+
+def stored_rsa_families(dataset: str, subjects, n_bootstrap: int) -> list[Family]:
+    """RSA families from the scores and bootstrap samples the RSA stores hold (at most
+    ``n_bootstrap`` samples), when :func:`_stored_resamples_shared`: nothing is rescored, so the
+    cost does not grow with the number of stimuli pairs."""
+    names = sorted(subjects)
+    models = sorted(subjects[names[0]])
+    first, params = subjects[names[0]][models[0]]
+    candidates = [(m, layer) for m in models for layer in subjects[names[0]][m][0].layer.values.astype(str)]
+    rois = sorted(set.intersection(*(set(m[models[0]][0].roi.values.astype(str)) for m in subjects.values())))
+    families = []
+    for roi in rois:
+        x = np.array([np.concatenate([subjects[s][m][0].score.sel(roi=roi).values for m in models]) for s in names])
+        resampled = np.array([np.concatenate([subjects[s][m][0].bootstrap.sel(roi=roi).values[:n_bootstrap]
+                                              for m in models], axis=1) for s in names])
+        families.append(Family(dataset, roi, "rsa", metric_name(params), candidates, names, x, resampled, "stimuli"))
+    return families
+
+
 def rsa_families(paths, n_bootstrap: int, seed) -> list[Family]:
-    """RSA families from the RSA stores (module docstring): stimuli drawn once per dataset."""
+    """RSA families from the RSA stores (module docstring): their own bootstrap samples where every
+    store drew the same stimuli (:func:`stored_rsa_families`), else the stimuli common to every
+    subject drawn once per dataset and every RDM rescored on them."""
     families = []
     for d, (dataset, subjects) in enumerate(sorted(_rsa_stores(paths).items())):
+        if _stored_resamples_shared(subjects):
+            families += stored_rsa_families(dataset, subjects, n_bootstrap)
+            continue
         names = sorted(subjects)
         first_models = subjects[names[0]]
         models = sorted(first_models)
@@ -86,10 +123,10 @@ def rsa_families(paths, n_bootstrap: int, seed) -> list[Family]:
         rois = sorted(set.intersection(*(set(m[models[0]][0].roi.values.astype(str)) for m in subjects.values())))
         pairs = {s: condensed_positions(subjects[s][models[0]][0].stimulus_id.values.astype(str), ids)
                  for s in names}  # one stimulus order per subject, shared by its models
-        model_rdms = [np.concatenate([subjects[s][m][0].model_rdm.values[:, pairs[s]] for m in models])
+        model_rdms = [np.concatenate([subjects[s][m][0].model_rdm.isel(pair=pairs[s]).values for m in models])
                       for s in names]
         for roi in rois:
-            data = [subjects[s][models[0]][0].brain_rdm.sel(roi=roi).values[pairs[s]] for s in names]
+            data = [subjects[s][models[0]][0].brain_rdm.sel(roi=roi).isel(pair=pairs[s]).values for s in names]
             families.append(rsa_family(Family(dataset, roi, "rsa", metric_name(params), candidates, names,
                                               np.zeros(0), np.zeros(0), "stimuli"),
                                        data, model_rdms, method, power, draws))
