@@ -229,7 +229,7 @@ def _spill(tmp_path, brain, features, spec):
     spill_dir = tmp_path / "spill"
     spill_dir.mkdir()
     spill = rsa.RdmSpill(spill_dir)
-    _, _, order = rsa.brain_rdms(brain, spec, spill)
+    _, _, order, _ = rsa.brain_rdms(brain, spec, spill)
     for layer in store.layer_names(features):
         spill.add("model", rsa.condensed_rdm(_align.layer_rows(features, layer, order), spec["rdm"]))
     return spill
