@@ -274,15 +274,22 @@ def test_a_mask_that_is_not_nifti_is_named(tmp_path, capsys, shared_data, conten
 
 
 def _damaged_copy(stimuli_store: Path, tmp_path: Path, what: str) -> Path:
+    """A copy of the store with its largest image chunk truncated (``chunk``) or overwritten by as
+    many other bytes (``corrupt``: the manifest's sizes still match, decompression fails), or its
+    root ``zarr.json`` truncated (``metadata``)."""
     damaged = tmp_path / "damaged.zarr"
     shutil.copytree(stimuli_store, damaged)
-    target = (max((p for p in (damaged / "image").rglob("*") if p.is_file() and p.name != "zarr.json"),
-                  key=lambda p: p.stat().st_size) if what == "chunk" else damaged / "zarr.json")
-    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    target = (damaged / "zarr.json" if what == "metadata" else
+              max((p for p in (damaged / "image").rglob("*") if p.is_file() and p.name != "zarr.json"),
+                  key=lambda p: p.stat().st_size))
+    size = target.stat().st_size
+    target.write_bytes(bytes(size) if what == "corrupt" else target.read_bytes()[: size // 2])
     return damaged
 
 
-@pytest.mark.parametrize("what, named", [("chunk", "array or group 'image'"), ("metadata", "is damaged")])
+@pytest.mark.parametrize("what, named", [("chunk", "damaged store {store}: file image/"),
+                                         ("metadata", "damaged store {store}: its zarr.json is unreadable"),
+                                         ("corrupt", "store {store}, array or group 'image' is damaged")])
 def test_a_damaged_store_is_named(tmp_path, capsys, stimuli_store, what, named):
     damaged = _damaged_copy(stimuli_store, tmp_path, what)
     spec = validate_config(_test_config(), SCHEMA)["models"]["cnn"]
@@ -290,8 +297,8 @@ def test_a_damaged_store_is_named(tmp_path, capsys, stimuli_store, what, named):
                          "--out", tmp_path / "f.zarr")
     assert status == 1
     line = _first_line(err)
-    assert line.startswith(f"brainalign features: error: store {damaged}") and named in line, err[-2000:]
-    assert line.endswith("delete the store and rerun to rebuild it")
+    assert line.startswith(f"brainalign features: error: {named.format(store=damaged)}"), err[-2000:]
+    assert "delete" in line and "rerun" in line  # says what to do
 
 
 def test_damaged_store_metadata_is_named_when_a_job_is_sized(tmp_path):

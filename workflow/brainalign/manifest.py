@@ -25,14 +25,16 @@ import json
 import os
 from pathlib import Path
 
+from .errors import InputError
+
 MANIFEST = "manifest.json"
 SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"
 _SKIP = {MANIFEST, SNAKEMAKE_TIMESTAMP}
 
 
-class StoreError(ValueError):
+class StoreError(InputError):
     """A store that must not be read (damaged, incomplete or stale); the message names it and
-    says what to do."""
+    says what to do (a named input error: the command line prints it as one line)."""
 
 
 def _rerun_hint(path) -> str:
