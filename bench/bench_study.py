@@ -131,8 +131,8 @@ def write_brain(results: Path, n_stimuli: int, n_voxels: int, size: dict, seed: 
 
 def study_config(results: Path, size: dict) -> dict:
     return {
-        "seed": 7, "results_dir": str(results), "shared_data": os.environ.get("BRAINALIGN_SHARED_DATA", "/work/shared/data"),
-        "stimuli": {"nsd": {"kind": "words", "items": ["written by bench_study.py"]}},
+        "seed": 7, "results_dir": str(results), "allow_results_outside": True, "shared_data": os.environ.get("BRAINALIGN_SHARED_DATA", "/work/shared/data"),
+        "stimuli": {"nsd": {"kind": "shapes"}},  # a stand-in: the benchmark writes the set's store itself
         "models": MODELS,
         "datasets": {"nsd": {"stimuli": "nsd", "subjects": ["01"], "task": "nsd",
                              "simulate": {"rois": {roi: {"model": m, "layer": l} for roi, (m, l) in DRIVERS.items()}}}},

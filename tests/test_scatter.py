@@ -77,7 +77,7 @@ def test_scattered_workflow_gathers_the_local_store(study, tmp_path):
     """Through Snakemake: `encoding_part` jobs and the gathering `encoding` job, on a copy of the
     study's upstream stores (mtimes kept, so only the encoding runs)."""
     results = tmp_path / "results"
-    for folder in ("stimuli", "features", "bids", "brain"):
+    for folder in ("stimuli", "features", "bids", "brain", "manifests"):  # manifests: the external files read
         shutil.copytree(study / folder, results / folder)
     cfg = yaml.safe_load(TEST_CONFIG.read_text())
     cfg["encoding"]["unit_jobs"] = 2

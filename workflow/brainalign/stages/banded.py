@@ -30,7 +30,7 @@ def run(spec: dict, *, brain, features: dict, out, seed: int) -> None:
     bands = [f"{b['model']}/{b['layer']}" for b in spec["bands"]]
     rois = load_rois(brain, None)
     groups = {}
-    for roi, ds in rois.items():
+    for roi, (ds, _) in rois.items():
         Xs = []
         for band in spec["bands"]:
             feats = store.open_dataset(features[band["model"]], group=band["layer"])
