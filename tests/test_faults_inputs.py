@@ -105,11 +105,11 @@ def test_bids_labels_are_letters_and_digits(key, label):
     assert f"key '{where}' is {label!r}" in message and "letters and digits only" in message
 
 
-def test_results_dir_outside_the_working_directory_needs_a_setting(tmp_path, monkeypatch):
+def test_results_dir_outside_the_working_directory_needs_a_setting(tmp_path, monkeypatch, shared_data):
     work = tmp_path / "project"
     work.mkdir()
-    monkeypatch.chdir(work)
-    cfg = {**_test_config(), "results_dir": "../../etc"}
+    monkeypatch.chdir(work)  # the config's relative shared_data no longer leads there: give it whole
+    cfg = {**_test_config(), "results_dir": "../../etc", "shared_data": str(shared_data.resolve())}
     message = _config_error(cfg)
     assert "key 'results_dir' is '../../etc'" in message and "allow_results_outside: true" in message
     assert str((work / "../../etc").resolve()) in message
