@@ -29,13 +29,12 @@ def run(spec: dict, *, brain, features: dict, out, seed: int) -> None:
     ``model`` -> features store); write ``out``."""
     bands = [f"{b['model']}/{b['layer']}" for b in spec["bands"]]
     rois = load_rois(brain, None)
+    layers = [store.open_dataset(features[b["model"]], group=b["layer"]) for b in spec["bands"]]
+    scaled = [scaled_features(feats.features.values) for feats in layers]  # read and scaled once, for every ROI
     groups = {}
     for roi, (ds, _) in rois.items():
-        Xs = []
-        for band in spec["bands"]:
-            feats = store.open_dataset(features[band["model"]], group=band["layer"])
-            scaled = scaled_features(feats.features.values)
-            Xs.append(scaled[rows_for(ds.stimulus_id.values, feats, where=str(features[band["model"]]))])
+        Xs = [x[rows_for(ds.stimulus_id.values, feats, where=str(features[band["model"]]))]
+              for x, feats, band in zip(scaled, layers, spec["bands"])]
         res = banded_encoding(Xs, ds.betas.values, groups=ds.run.values.astype(str), alphas=spec["alphas"],
                               inner_cv=spec["inner_folds"])
         data = {"r": (("fold", "unit"), res["r"]), "r2": (("fold", "unit"), res["r2"]),
