@@ -2,7 +2,8 @@
 
 :func:`condensed_rdm` equals :func:`.rdm.compute_rdm` for one pattern set (same distances,
 same scipy pair order) but builds the condensed vector from Gram row blocks ``X~[a:b] X~^T``
-(``block_rows x n`` at a time) instead of the ``n x n`` Gram matrix and the two ``n(n-1)/2``
+(``block_rows x (n - a)`` for the rows ``a ..``: the upper triangle only, half the
+floating-point work of the full product) instead of the ``n x n`` Gram matrix and the two ``n(n-1)/2``
 int64 pair-index arrays, so its extra memory is one block, not ``~24 n^2`` bytes. Below
 :data:`SMALL` conditions it calls :func:`compute_rdm` itself, so small studies keep their exact
 values. :func:`pair_blocks` yields the pair coordinates ``(i, j)`` block by block for writing.
@@ -43,9 +44,9 @@ def condensed_rdm(patterns: np.ndarray, method: str = "correlation", *, block_ro
     out = np.empty(n * (n - 1) // 2)
     for a in range(0, n - 1, block_rows):
         b = min(a + block_rows, n - 1)
-        gram = prepared[a:b] @ prepared.T
+        gram = prepared[a:b] @ prepared[a + 1:].T  # the block's rows against the later conditions only
         for i in range(a, b):
-            g = gram[i - a, i + 1:]
+            g = gram[i - a, i - a:]
             row = out[starts[i]:starts[i] + n - 1 - i]
             if method in ("correlation", "cosine"):
                 np.subtract(1, g, out=row)
