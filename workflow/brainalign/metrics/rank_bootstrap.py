@@ -31,6 +31,7 @@ as there are threads.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from queue import Queue
 
 import numba
 import numpy as np
@@ -137,13 +138,12 @@ def _pair_ranks(first, second, starts, counts, shift, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _cross_sums(ranks_y, ranks_x, counts, shift, first_row, last_row, out):
-    """``out[m] += sum_p w_p (2R^y_p - shift)(2R^x_mp - shift)`` over the drawn pairs of rows
-    ``first_row .. last_row - 1`` (pair order)."""
+def _cross_sums(ranks_y, ranks_x, counts, shift, out):
+    """``out[m] += sum_p w_p (2R^y_p - shift)(2R^x_mp - shift)`` over the drawn pairs (pair order)."""
     n = counts.size
-    p = first_row * (2 * n - first_row - 1) // 2
+    p = 0
     n_models = ranks_x.shape[0]
-    for i in range(first_row, last_row):
+    for i in range(n):
         ci = counts[i]
         if ci == 0:
             p += n - 1 - i
@@ -153,17 +153,6 @@ def _cross_sums(ranks_y, ranks_x, counts, shift, first_row, last_row, out):
             for m in range(n_models):
                 out[m] += wy * (float(ranks_x[m, p]) - shift)
             p += 1
-
-
-
-
-def _row_blocks(n: int, n_blocks: int) -> list[tuple[int, int]]:
-    """Row ranges of the condensed pairs with about equal pair counts."""
-    pairs_before = np.arange(n) * (2 * n - np.arange(n) - 1) // 2
-    targets = np.linspace(0, n * (n - 1) // 2, n_blocks + 1)
-    edges = np.unique(np.searchsorted(pairs_before, targets[1:-1]))
-    edges = [0, *[int(e) for e in edges if 0 < e < n], n]
-    return list(zip(edges[:-1], edges[1:]))
 
 
 def bootstrap_spearman(models: list[SortedPairs], data: list[SortedPairs], counts: np.ndarray, *,
@@ -186,27 +175,38 @@ def bootstrap_spearman(models: list[SortedPairs], data: list[SortedPairs], count
     size = n * (n - 1) // 2
     workers = n_workers(n_jobs)
     ranks_x = np.zeros((len(models), size + 1), dtype=np.uint32)  # 2 R <= n (n - 1) + 1 < 2**32
-    ranks_y = np.zeros((min(workers, len(data)), size + 1), dtype=np.uint32)  # the last slot is a spare
-    blocks = _row_blocks(n, workers)
+    free = Queue()  # rank buffers of the data RDMs: as many as threads; the last slot is a spare
+    for _ in range(min(workers, len(data))):
+        free.put(np.zeros(size + 1, dtype=np.uint32))
     out = np.full((counts.shape[0], len(data), len(models)), np.nan)
 
     def ranks(pairs: SortedPairs, c, shift, into) -> float:
         return _pair_ranks(pairs.first, pairs.second, pairs.starts, c, shift, into)
 
+    def data_task(d, c, shift, ranked_models):
+        """Rank data RDM ``d`` into a free buffer, then (every model ranked) its cross sums."""
+        buffer = free.get()
+        try:
+            var_y = ranks(data[d], c, shift, buffer)
+            var_x = np.array([f.result() for f in ranked_models])
+            cross = np.zeros(len(models))
+            _cross_sums(buffer, ranks_x, c, shift, cross)
+        finally:
+            free.put(buffer)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return cross / np.sqrt(var_x * var_y)
+
+    # One queue of tasks per sample, models first: a thread that finishes its model ranks the next
+    # data RDM while the others finish theirs (threads take tasks in order, so every model task has
+    # started before a data task waits on it).
     with ThreadPoolExecutor(workers) as pool:
         for s, c in enumerate(counts.astype(np.uint32)):
             if np.count_nonzero(c) < 3:
                 continue
             drawn = c.astype(np.float64)
             shift = (drawn.sum() ** 2 - (drawn**2).sum()) / 2 + 1  # W + 1, W = sum_{i<j} c_i c_j
-            var_x = np.array(list(pool.map(lambda m: ranks(models[m], c, shift, ranks_x[m]), range(len(models)))))
-            for first in range(0, len(data), len(ranks_y)):  # as many data RDMs at once as buffers
-                batch = range(first, min(first + len(ranks_y), len(data)))
-                var_y = list(pool.map(lambda d: ranks(data[d], c, shift, ranks_y[d - first]), batch))
-                for d, var in zip(batch, var_y):
-                    partial = np.zeros((len(blocks), len(models)))
-                    list(pool.map(lambda b: _cross_sums(ranks_y[d - first], ranks_x, c, shift, *blocks[b],
-                                                        partial[b]), range(len(blocks))))
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        out[s, d] = partial.sum(axis=0) / np.sqrt(var_x * var)
+            ranked = [pool.submit(ranks, models[m], c, shift, ranks_x[m]) for m in range(len(models))]
+            scored = [pool.submit(data_task, d, c, shift, ranked) for d in range(len(data))]
+            for d, f in enumerate(scored):
+                out[s, d] = f.result()
     return out
