@@ -29,6 +29,7 @@ if not workflow.overwrite_configfiles:
 config.update(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
 PLAN = StudyPlan(config)
 MANIFESTS = InputManifests(config)  # external files as inputs, through manifests of their contents
+MANIFESTS.write_all()
 R = config["results_dir"]
 RESULTS_LOCK = ResultsLock(R)  # one run at a time in results_dir, from whatever working folder
 

@@ -216,3 +216,15 @@ def test_meg_subject_files_are_listed(tmp_path):
                                 "datasets": {"m": {"path": str(bids), "datatype": "meg", "modality": "meg"}}})
     manifest = manifests.meg("m", "01")[0]
     assert sorted(json.loads(open(manifest).read())["files"]) == sorted(map(str, files))
+
+
+def test_every_model_manifest_exists_before_the_dag_is_built(tmp_path):
+    """Two models with weights files, both features stores asked for, in a fresh results folder:
+    Snakemake caches a folder's listing the first time it looks, so a manifest written later by an
+    input function was reported missing; the Snakefile writes them all before the DAG is built."""
+    results = tmp_path / "results"
+    targets = [str(results / "features" / "shapes" / f"{m}.zarr") for m in ("resnet20", "minilm")]
+    out = snakemake("-n", *targets, results=results)
+    assert planned_jobs(out.stdout).get("features") == 2
+    assert {p.name for p in (results / "manifests" / "models").iterdir()} >= {
+        "resnet20.manifest.json", "minilm.manifest.json"}

@@ -198,6 +198,24 @@ class InputManifests:
         return self._manifest(self.root / "meg" / dataset / f"sub-{subject}{SUFFIX}",
                               lambda: [] if "simulate_meg" in spec else meg_subject_files(spec, subject))
 
+    def write_all(self) -> None:
+        """Bring every manifest the config implies up to date now, before Snakemake builds its DAG.
+
+        Snakemake caches what each input folder holds the first time it looks; a manifest written
+        later by an input function (a second model's, say) would then be reported missing. Writing
+        them all at parse time leaves nothing to appear during the DAG's construction."""
+        for stimset in self.config.get("stimuli", {}):
+            self.stimuli(stimset)
+        for model in self.config.get("models", {}):
+            self.model(model)
+        for dataset, spec in self.config.get("datasets", {}).items():
+            kind = spec.get("modality", "fmri")
+            if kind == "fmri":
+                self.stimulus_ids(spec["stimuli"])
+            if kind in ("fmri", "meg"):
+                for subject in spec.get("subjects", []):
+                    getattr(self, kind)(dataset, subject)
+
     def fmri(self, dataset: str, subject: str) -> list[str]:
         """A real fMRI dataset's subject (:func:`subject_files`); none for a simulated one, whose
         BIDS folder is the output of a rule."""
