@@ -89,6 +89,6 @@ def test_unknown_source_in_registry_lists_the_known_ones():
 ])
 def test_missing_optional_package_says_what_to_install(monkeypatch, source, package, spec):
     monkeypatch.setitem(sys.modules, package, None)  # makes `import package` fail
-    pip_name = "open_clip_torch" if package == "open_clip" else package
-    with pytest.raises(ModuleNotFoundError, match=f"pip install {pip_name}"):
+    extra = "clip" if package == "open_clip" else "vision"  # pyproject.toml's extras
+    with pytest.raises(ModuleNotFoundError, match=rf"pip install -e '\.\[{extra}\]'"):
         load_model({"source": source, "layers": ["x"], **spec})

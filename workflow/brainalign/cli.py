@@ -2,7 +2,7 @@
 
 Every stage takes its resolved config section as JSON (``--spec``), its input paths, and the
 output path; it can be run by hand on the same paths. ``brainalign layers`` lists a model's
-layers with their output shapes.
+layers with their output shapes; ``brainalign fetch-models`` downloads a study's hub weights.
 """
 
 from __future__ import annotations
@@ -109,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--spec", type=_json, required=True, help="the model's config entry (JSON)")
     s.add_argument("--stimuli", type=Path, required=True, help="a stimulus store (one batch is used)")
 
+    s = sub.add_parser("fetch-models", help="download the hub weights the models of a study name (Hugging Face "
+                                            "hub ids, torchvision weights, open_clip tags) into the local caches "
+                                            "($HF_HOME, $TORCH_HOME) that the jobs read offline")
+    s.add_argument("files", type=Path, nargs="+", metavar="CONFIG", help="study config files, merged in order")
+
     s = sub.add_parser("check-config", help="read study config files strictly (line and column of a YAML "
                                             "error, duplicate keys) and validate them, merged in order")
     s.add_argument("files", type=Path, nargs="+", metavar="CONFIG")
@@ -141,6 +146,12 @@ def _run(args: argparse.Namespace) -> None:
         cfg = check_config_files(args.files, args.schema)
         print(f"config OK: {len(cfg['stimuli'])} stimulus sets, {len(cfg['models'])} models, "
               f"{len(cfg['datasets'])} datasets; results in {cfg['results_dir']}")
+        return
+    if args.stage == "fetch-models":
+        from .models.fetch import study_models, fetch_models
+
+        for line in fetch_models(study_models(args.files)):
+            print(line, flush=True)
         return
     if args.stage == "layers":
         from . import store

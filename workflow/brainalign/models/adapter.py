@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.metadata
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,14 +85,66 @@ class LoadedModel:
                 "input": self.input_kind}
 
 
-def require(module: str, pip_name: str, source: str):
-    """Import an optional dependency, or say which package the model source needs."""
+# optional package (top-level import name) -> (its distribution, the brainalign extra that
+# installs it at versions made for the pinned torch; pyproject.toml)
+OPTIONAL_PACKAGES = {
+    "torchvision": ("torchvision", "vision"),
+    "timm": ("timm", "vision"),
+    "open_clip": ("open_clip_torch", "clip"),
+    "transformers": ("transformers", "language"),
+    "huggingface_hub": ("huggingface_hub", "language"),
+}
+
+
+def install_hint(extra: str) -> str:
+    """The commands that install a brainalign extra over the torch already there (one sentence).
+
+    torchvision ``0.(m + 15).p`` is the release built for torch ``2.m.p`` (it requires exactly
+    that torch); its PyPI wheels are built against PyPI's CUDA torch and fail to import with a
+    CPU build (``2.m.p+cpu``), which needs torchvision's CPU build from PyTorch's own index.
+    """
+    extra_cmd = (f"pip install -e '.[{extra}]' in the brainalign checkout "
+                 f"(pip install 'brainalign[{extra}]' from a wheel)")
+    release = re.match(r"(\d+)\.(\d+)\.(\d+)", torch.__version__)
+    if extra not in ("vision", "clip") or not release:
+        return extra_cmd
+    major, minor, patch = (int(v) for v in release.groups())
+    vision = f"0.{minor + 15}.{patch}"
+    about = f"torchvision {vision} is the release for torch {major}.{minor}.{patch}"
+    if "+cpu" not in torch.__version__:
+        return f"{extra_cmd} ({about})"
+    return (f"pip install torchvision=={vision}+cpu --index-url https://download.pytorch.org/whl/cpu"
+            f", then {extra_cmd} ({about}; this torch is a CPU build, and torchvision's PyPI "
+            "wheels need the CUDA one)")
+
+
+def require(module: str, source: str):
+    """Import an optional dependency of a model source, or raise saying how to install it.
+
+    ``module`` is an import name whose top-level package is in :data:`OPTIONAL_PACKAGES`. A
+    package that is absent raises ``ModuleNotFoundError``; one that is installed but fails to
+    import (a build for another torch: undefined symbols, ``operator torchvision::nms does not
+    exist``) raises ``ImportError``; both name the extra to install (:func:`install_hint`).
+    """
+    dist, extra = OPTIONAL_PACKAGES[module.partition(".")[0]]
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            f"model source {source!r} needs the package {pip_name!r}, which is not installed: "
-            f"pip install {pip_name}") from err
+        if err.name and err.name.partition(".")[0] != module.partition(".")[0]:
+            what = f"the package {dist!r}, which cannot import {err.name!r} (one of its dependencies)"
+        else:
+            what = f"the package {dist!r}, which is not installed"
+        raise ModuleNotFoundError(f"model source {source!r} needs {what}: "
+                                  f"{install_hint(extra)}") from err
+    except Exception as err:  # noqa: BLE001  installed, but built for another torch
+        try:
+            installed = f"{dist} {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            installed = dist
+        raise ImportError(f"model source {source!r}: {installed} is installed but fails to import "
+                          f"with torch {torch.__version__} ({type(err).__name__}: {err}): it, or a "
+                          f"package it imports, was built for another torch; "
+                          f"{install_hint(extra)}") from err
 
 
 def import_target(target: str, key: str):

@@ -5,12 +5,15 @@ transform, applied image by image to PIL images:
 
 * ``torchvision``: ``torchvision.models.get_model(name, weights=...)``; ``weights`` is a member
   of ``get_model_weights(name)`` (e.g. ``"IMAGENET1K_V1"`` or ``"DEFAULT"``) and its
-  ``transforms()`` preprocess. Without ``weights`` the model is randomly initialised from
-  ``seed`` and preprocessed by :class:`~brainalign.models.images.ImageTransform`.
+  ``transforms()`` preprocess; the weights come from the torch hub cache (``$TORCH_HOME``),
+  filled beforehand by ``brainalign fetch-models`` where jobs have no network. Without
+  ``weights`` the model is randomly initialised from ``seed`` and preprocessed by
+  :class:`~brainalign.models.images.ImageTransform`.
 * ``timm``: ``timm.create_model(name, pretrained=...)``; ``weights`` is a local checkpoint file
   (passed as ``pretrained_cfg_overlay={"file": weights}``, so nothing is downloaded);
   preprocessing from ``timm.data.resolve_data_config`` and ``timm.data.create_transform``.
-* ``open_clip``: ``open_clip.create_model_and_transforms(name, pretrained=...)``; images run
+* ``open_clip``: ``open_clip.create_model_and_transforms(name, pretrained=...)`` (a tag's
+  weights from the local caches ``brainalign fetch-models`` fills, or a local file); images run
   through ``model.encode_image``, text through ``open_clip.get_tokenizer(name)`` and
   ``model.encode_text`` (the attention mask marks non-zero token ids).
 """
@@ -20,7 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.hub
 
+from ..errors import InputError
 from .adapter import LoadedModel, ModelInputs, file_sha256, require, seeded_torch
 from .images import IMAGENET_MEAN, IMAGENET_STD, ImageTransform, to_pil
 
@@ -41,7 +46,7 @@ def _weights_file(path: str) -> tuple[Path, str]:
 
 def load_torchvision(spec: dict) -> LoadedModel:
     """A torchvision classification model (keys ``name``, ``weights``, ``seed``, ``kwargs``)."""
-    tv_models = require("torchvision.models", "torchvision", "torchvision")
+    tv_models = require("torchvision.models", "torchvision")
     name, kwargs = spec["name"], dict(spec.get("kwargs", {}))
     description = {"source": "torchvision", "name": name}
     if "weights" in spec:
@@ -50,7 +55,14 @@ def load_torchvision(spec: dict) -> LoadedModel:
             raise ValueError(f"model spec key 'weights': {spec['weights']!r} is not a weight of "
                              f"{name!r} (available: {list(enum.__members__)})")
         weights = enum[spec["weights"]]
-        module = tv_models.get_model(name, weights=weights, **kwargs)
+        try:
+            module = tv_models.get_model(name, weights=weights, **kwargs)
+        except OSError as err:  # not in the torch hub cache, and no network (URLError)
+            raise InputError(
+                f"model spec key 'weights': torchvision weights {spec['weights']} of {name!r} are "
+                f"not in the torch hub cache {torch.hub.get_dir()}/checkpoints (set by TORCH_HOME) "
+                f"and cannot be downloaded here ({err}): download them first, on a machine with "
+                "network and the same TORCH_HOME, with `brainalign fetch-models CONFIG`") from err
         transform = weights.transforms()
         preprocess = _pil_preprocess(transform)
         preprocessing = {"transform": repr(transform)}
@@ -69,8 +81,8 @@ def load_torchvision(spec: dict) -> LoadedModel:
 
 def load_timm(spec: dict) -> LoadedModel:
     """A timm model (keys ``name``, ``weights`` (a local file), ``seed``, ``kwargs``)."""
-    timm = require("timm", "timm", "timm")
-    timm_data = require("timm.data", "timm", "timm")
+    timm = require("timm", "timm")
+    timm_data = require("timm.data", "timm")
     name, kwargs = spec["name"], dict(spec.get("kwargs", {}))
     description = {"source": "timm", "name": name}
     if "weights" in spec:
@@ -91,7 +103,7 @@ def load_timm(spec: dict) -> LoadedModel:
 
 def load_open_clip(spec: dict) -> LoadedModel:
     """An open_clip model's image or text tower (keys ``name``, ``pretrained``, ``input``)."""
-    open_clip = require("open_clip", "open_clip_torch", "open_clip")
+    open_clip = require("open_clip", "open_clip")
     name, pretrained = spec["name"], spec.get("pretrained")
     description = {"source": "open_clip", "name": name, "pretrained": pretrained}
     if pretrained and Path(pretrained).expanduser().is_file():

@@ -16,11 +16,11 @@ mode            input shape          output row ``b``
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 
 import torch
 
+from .layers import matches_pattern
 from .spec import POOLING_MODES
 
 _NEEDS = {"spatial_mean": (4, "a conv feature map (n, channels, height, width)"),
@@ -72,7 +72,7 @@ def pooling_per_layer(layers: list[str], pooling: str | Mapping[str, str]) -> di
     """The pooling mode of each chosen layer.
 
     ``pooling`` is one mode for all layers, or a mapping whose keys are layer names or glob
-    patterns: a layer takes the entry of its exact name, else of the first pattern that matches.
+    patterns (either form of :mod:`~brainalign.models.layers`): a layer takes the entry of its exact name, else of the first pattern that matches.
     Every layer must get a mode and every key must match a chosen layer.
     """
     if isinstance(pooling, str):
@@ -80,13 +80,13 @@ def pooling_per_layer(layers: list[str], pooling: str | Mapping[str, str]) -> di
     modes = {}
     for layer in layers:
         key = layer if layer in pooling else next(
-            (k for k in pooling if fnmatch.fnmatchcase(layer, k)), None)
+            (k for k in pooling if matches_pattern(layer, k)), None)
         if key is None:
             raise ValueError(f"model spec key 'pooling': no entry for layer {layer!r} "
                              f"(keys: {list(pooling)})")
         modes[layer] = pooling[key]
     unused = [k for k in pooling
-              if k not in layers and not any(fnmatch.fnmatchcase(l, k) for l in layers)]
+              if k not in layers and not any(matches_pattern(l, k) for l in layers)]
     if unused:
         raise ValueError(f"model spec key 'pooling': {unused} match none of the chosen layers "
                          f"{layers}")

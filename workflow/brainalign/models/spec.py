@@ -29,7 +29,7 @@ COMMON_KEYS = ("source", "input", "layers", "pooling", "reduce", "batch_size", "
 SOURCE_KEYS = {
     "builtin": (("name",), ("seed", "image_size", "mean", "std")),
     "cifar_resnet": (("depth", "weights"), ()),
-    "huggingface": (("path", "input"), ("max_length",)),
+    "huggingface": (("path", "input"), ("max_length", "image_size", "mean", "std")),
     "torchvision": (("name",), ("weights", "seed", "kwargs", "image_size", "mean", "std")),
     "timm": (("name",), ("weights", "seed", "kwargs")),
     "open_clip": (("name", "input"), ("pretrained",)),
