@@ -20,7 +20,6 @@ before the job runs).
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import os
@@ -109,7 +108,9 @@ def layer_selected(layer: str, spec: dict, key: str) -> bool:
     chosen = model_layers(spec, key)
     if chosen is not None:
         return layer in chosen
-    return any(layer == p or fnmatch.fnmatchcase(layer, p) for p in spec["layers"])
+    from .models.layers import matches_pattern
+
+    return any(layer == p or matches_pattern(layer, p) for p in spec["layers"])
 
 
 # ------------------------------------------------------------------- counts and sizes
