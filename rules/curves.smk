@@ -2,14 +2,9 @@
 # random subsets of the stimuli at several sizes, one store per curve (beside the method's own
 # store, under curves/), curves.csv and a figure per curve. Nothing here without the section.
 CURVES = config.get("curves")
-CURVE_COMMAND = "brainalign curves --spec {params.spec:q} --seed {params.seed:q} --features {params.features} "
-
-
-def curve_spec(settings, **labels):
-    """The stage's spec: the curves section (without `methods`, which only picks the jobs, and the
-    seed, which is --seed), the method's settings and the store's labels."""
-    return as_json({**{k: v for k, v in CURVES.items() if k not in ("methods", "seed")},
-                    "settings": settings, **labels})
+# the stage's spec: the section without `methods`, which only picks the jobs, and `seed` (--seed),
+# then the method's settings and the store's labels
+CURVE_BASE = {k: v for k, v in (CURVES or {}).items() if k not in ("methods", "seed")}
 
 
 if CURVES:
@@ -21,7 +16,7 @@ if CURVES:
         output:
             update(directory(f"{R}/curves/similarity/{{stimset}}.zarr")),
         params:
-            spec=lambda wc: curve_spec(config["similarity"], stimuli=wc.stimset),
+            spec=lambda wc: as_json({**CURVE_BASE, "settings": config["similarity"], "stimuli": wc.stimset}),
             features=lambda wc: quoted_list(f"{m}={PLAN.features_store(wc.stimset, m)}"
                                             for m in PLAN.models_for(wc.stimset)),
             seed=CURVES["seed"],
@@ -29,11 +24,14 @@ if CURVES:
             "../envs/brainalign.yaml"
         log:
             "logs/curves/similarity_{stimset}.log",
+        benchmark:
+            f"{R}/benchmarks/curves/similarity_{{stimset}}.tsv"
         resources:
             mem_mb=mem_mb(1000, 4),
             runtime=runtime_min(10, 120),
         shell:
-            CURVE_COMMAND + "--method similarity --out {output:q} > {log:q} 2>&1"
+            "brainalign curves --method similarity --spec {params.spec:q} --seed {params.seed:q} "
+            "--features {params.features} --out {output:q} > {log:q} 2>&1"
 
     rule curves_brain:
         """RSA or encoding of every layer of one model with every ROI of one subject, on random
@@ -47,20 +45,23 @@ if CURVES:
             method="rsa|encoding",
             **NO_SLASH,
         params:
-            spec=lambda wc: curve_spec(config["rsa"] if wc.method == "rsa" else ENCODING_CONFIG,
-                                       dataset=wc.dataset, subject=wc.sub),
+            spec=lambda wc: as_json({**CURVE_BASE, "settings": config["rsa"] if wc.method == "rsa" else ENCODING_CONFIG,
+                                     "dataset": wc.dataset, "subject": wc.sub}),
             features=lambda wc, input: quoted_list([f"{wc.model}={input.features}"]),
             seed=CURVES["seed"],
         conda:
             "../envs/brainalign.yaml"
         log:
             "logs/curves/{method}_{dataset}_sub-{sub}_{model}.log",
+        benchmark:
+            f"{R}/benchmarks/curves/{{method}}_{{dataset}}_sub-{{sub}}_{{model}}.tsv"
         threads: cpus(1, 4)
         resources:
             mem_mb=mem_mb(1000, 6),
             runtime=runtime_min(10, 120),
         shell:
-            CURVE_COMMAND + "--method {wildcards.method:q} --brain {input.brain:q} --out {output:q} > {log:q} 2>&1"
+            "brainalign curves --method {wildcards.method:q} --spec {params.spec:q} --seed {params.seed:q} "
+            "--features {params.features} --brain {input.brain:q} --out {output:q} > {log:q} 2>&1"
 
     rule curves_summarize:
         """Every curve as rows of curves.csv."""
