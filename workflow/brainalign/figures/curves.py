@@ -4,7 +4,8 @@ From one curve store (:mod:`brainalign.stages.curves`): one panel per ROI and me
 for model-model similarity), one line per layer (per pair of layers for similarity): the mean over
 the random subsets of each size, its band (:func:`brainalign.metrics.sample_size.curve_band`,
 shaded), and the score on all stimuli as an open marker at the full count. The x axis is
-logarithmic (base 2).
+logarithmic (base 2). Encoding's R² is in ``curves.csv``, not in the figure (Pearson r is drawn),
+as in the score-by-layer figure.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def plot_curve(ds, out) -> None:
     boots = ds.bootstrap.values if "bootstrap" in ds else None
     mean, _, low, high = curve_band(ds.score.values, boots, float(ds.attrs["ci"]))
     panel_keys = [k for k in ("roi", "metric") if k in ds.coords]
-    panels = list(dict.fromkeys(zip(*(ds[k].values.astype(str) for k in panel_keys))))
+    panels = [p for p in dict.fromkeys(zip(*(ds[k].values.astype(str) for k in panel_keys))) if p[-1] != "r2"]
     sizes, n_total = ds.n_stimuli.values, ds.sizes["stimulus"]
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
