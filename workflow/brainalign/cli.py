@@ -89,6 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rsa", type=Path, nargs="*", default=[])
     s.add_argument("--decoding", type=Path, nargs="*", default=[])
 
+    s = stage("curves", "one method's scores on random subsets of the stimuli, at several sizes")
+    s.add_argument("--method", required=True, help="similarity, rsa or encoding")
+    s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
+    s.add_argument("--brain", type=Path, help="brain store (rsa, encoding)")
+    s = stage("curves_summarize", "every sample-size curve as rows of curves.csv")
+    s.add_argument("--curves", type=Path, nargs="*", default=[], help="curve stores")
+    s = stage("curves_figure", "the figure of one sample-size curve")
+    s.add_argument("--curve", type=Path, required=True, help="curve store")
+
     s = stage("figure", "draw one figure of the study from its stores")
     s.add_argument("--kind", required=True, choices=FIGURE_KINDS)
     s.add_argument("--scores", type=Path, help="summary store (scores.zarr)")

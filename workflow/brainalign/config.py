@@ -30,6 +30,7 @@ DEFAULTS = {
 MODEL_DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
 GLM_DEFAULTS = {"method": "lsa", "hrf_model": "glover", "drift_model": "cosine", "high_pass": 0.01,
                 "noise_model": "ar1", "stimulus_column": "stimulus_id", "drop_unknown": False}
+CURVES_DEFAULTS = {"subsets": 5, "methods": ["similarity", "rsa", "encoding"], "n_bootstrap": 100, "ci": 0.95}
 DECODING_DEFAULTS = {"classifier": "logistic_regression", "C": 1.0, "standardize": True}
 SIMULATION_DEFAULTS = {"runs": 4, "repeats": 2, "tr": 2.0, "trial_interval": 4.0,
                        "stimulus_duration": 1.0, "jitter": 1.0, "snr": 1.0, "grid": [14, 7, 7],
@@ -109,6 +110,8 @@ def validate_config(config: dict, schema_path) -> dict:
     cfg["shared_data"] = shared
     if "decoding" in cfg:
         cfg["decoding"] = _merge(DECODING_DEFAULTS, cfg["decoding"])
+    if "curves" in cfg:
+        cfg["curves"] = _merge({**CURVES_DEFAULTS, "seed": cfg["seed"]}, cfg["curves"])
     for name, model in cfg["models"].items():
         model = cfg["models"][name] = _merge(MODEL_DEFAULTS, model)
         _resolve_paths(model, ("weights", "path"), shared)

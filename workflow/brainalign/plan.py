@@ -15,6 +15,9 @@ Layout under ``results_dir`` (``R``)::
     R/scores.zarr                               every score with its bootstrap samples and ceiling
     R/summary.csv, R/summary.html, R/recovery.csv   derived tables
     R/figures/*.png                             figures (see :meth:`StudyPlan.figures`)
+    R/curves/similarity/{stimset}.zarr          sample-size curves (``curves``): model-model similarity,
+    R/curves/{rsa,encoding}/{dataset}/sub-{sub}/{model}.zarr   RSA and encoding; R/curves.csv and
+                                                R/figures/curves/<the store's path under curves/>.png
 
 MEG/EEG datasets (``modality: meg``)::
 
@@ -142,6 +145,26 @@ class StudyPlan:
                 if {b["model"] for b in bands} <= set(self.models_for(self.stimset_of(d))):
                     out += [f"{self.root}/banded/{d}/sub-{s}/{name}.zarr" for s in self.config["datasets"][d]["subjects"]]
         return out
+
+    def curve_stores(self) -> list[str]:
+        """The sample-size curve stores of the ``curves`` section's methods (none without it): one
+        per similarity stimulus set, one per RSA or encoding store."""
+        if "curves" not in self.config:
+            return []
+        methods = self.config["curves"]["methods"]
+        out = [f"{self.root}/curves/similarity/{s}.zarr" for s in self.similarity_sets()] if "similarity" in methods else []
+        for method in ("rsa", "encoding"):
+            if method in methods:
+                out += [f"{self.root}/curves/{p[len(self.root) + 1:]}" for p in self.result_stores(method)]
+        return out
+
+    def curve_outputs(self) -> list[str]:
+        """``curves.csv`` and one figure per curve store (none without a ``curves`` section)."""
+        if "curves" not in self.config:
+            return []
+        prefix = f"{self.root}/curves/"
+        return [f"{self.root}/curves.csv"] + [f"{self.root}/figures/curves/{p[len(prefix):-len('.zarr')]}.png"
+                                              for p in self.curve_stores()]
 
     def figures(self) -> list[str]:
         """Every figure: score by layer; RDMs and brain map per dataset; model x model similarity

@@ -117,9 +117,10 @@ def score_rdms(model_rdms: np.ndarray, data_rdm: np.ndarray, spec: dict, seed: i
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scores (m,), bootstrap samples (B, m) and the stimuli each sample drew (B, n) of ``m``
     layer RDMs against one ROI RDM under the settings (module docstring); ``B = 0`` for the
-    whitened comparators."""
+    whitened comparators and for ``n_bootstrap`` 0."""
     whitened = spec["comparator"].startswith("whitened")
-    res = rsa_scores(model_rdms, data_rdm, spec["comparator"], bootstrap=None if whitened else "stimuli",
+    res = rsa_scores(model_rdms, data_rdm, spec["comparator"],
+                     bootstrap=None if whitened or not spec["n_bootstrap"] else "stimuli",
                      n_bootstrap=spec["n_bootstrap"], seed=seed)
     n = int(round((1 + np.sqrt(1 + 8 * data_rdm.size)) / 2))
     boot = res.get("bootstrap", np.zeros((0, model_rdms.shape[0])))
