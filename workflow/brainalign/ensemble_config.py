@@ -51,6 +51,7 @@ def resolve_ensembles(cfg: dict, error: type[Exception]) -> None:
 
 
 def member_spec(spec: dict, snr: float, n_train: int, width: int, seed: int) -> dict:
-    """The spec of one member of a resolved ensemble: the grid's lists replaced by its values."""
-    return {**{k: v for k, v in spec.items() if k not in GRID}, "snr": float(snr), "n_train": int(n_train),
+    """The spec of one member of a resolved ensemble: the grid's lists replaced by its values, and
+    without ``metrics`` (which only the alignment uses: changing them retrains nothing)."""
+    return {**{k: v for k, v in spec.items() if k not in (*GRID, "metrics")}, "snr": float(snr), "n_train": int(n_train),
             "width": int(width), "seed": int(seed)}
