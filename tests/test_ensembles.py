@@ -199,7 +199,7 @@ def test_bad_ensemble_configs_name_the_key(change, message):
 def test_example_config_plans_one_training_job_per_member(tmp_path):
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "ensembles_summary", "--configfile",
                           "config/examples/ensembles.yaml", "--config", f"results_dir={tmp_path}",
-                          "allow_results_outside=true", "--nolock"],
+                          "allow_results_outside=True", "--nolock"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     counts = dict(line.split() for line in out.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit())
     assert counts["train"] == "91" and counts["ensembles"] == "3" and counts["features"] == "1"
