@@ -69,6 +69,7 @@ include: "rules/report.smk"
 include: "rules/decode.smk"
 include: "rules/curves.smk"
 include: "rules/safety.smk"
+include: "rules/ensembles.smk"
 
 
 rule all:
@@ -79,6 +80,7 @@ rule all:
         f"{R}/recovery.csv",
         PLAN.figures(),
         PLAN.curve_outputs(),
+        PLAN.ensemble_outputs(),
         *([f"{R}/meg_summary.csv", f"{R}/meg_recovery.csv", f"{R}/figures/meg_timecourse.png"]
           if PLAN.datasets("meg") else []),
     default_target: True

@@ -97,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--curves", type=Path, nargs="*", default=[], help="curve stores")
     s = stage("curves_figure", "the figure of one sample-size curve")
     s.add_argument("--curve", type=Path, required=True, help="curve store")
+    s = stage("train", "train one member of an ensemble (--out: its checkpoint) and read its layers on the probe set")
+    s.add_argument("--stimuli", type=Path, required=True)
+    s.add_argument("--teacher", type=Path, help="the teacher's features store (task.teacher)")
+    s.add_argument("--features", type=Path, required=True, help="the member's features store (probe set)")
+    s = stage("ensembles", "alignment among the members of each cell of one ensemble, and their test error")
+    s.add_argument("--members", type=Path, nargs="+", required=True, help="the members' features stores")
+    s = stage("ensembles_summary", "ensembles.csv and figures/ensembles.png (--out: the results folder)")
+    s.add_argument("--ensembles", type=_named_path, nargs="+", required=True, metavar="NAME=PATH")
 
     s = stage("figure", "draw one figure of the study from its stores")
     s.add_argument("--kind", required=True, choices=FIGURE_KINDS)
@@ -180,7 +188,7 @@ def _run(args: argparse.Namespace) -> None:
         return
     module = importlib.import_module(f"brainalign.stages.{args.stage}")
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "verbose", "spec", "out", "seed")}
-    for key in ("features", "similarity"):
+    for key in ("features", "similarity", "ensembles"):
         if isinstance(kwargs.get(key), list):
             kwargs[key] = dict(kwargs[key])
     module.run(args.spec, out=args.out, seed=args.seed, **kwargs)

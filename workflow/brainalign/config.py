@@ -15,6 +15,7 @@ import jsonschema
 import yaml
 
 from .config_checks import check_study, layer_selected
+from .ensemble_config import resolve_ensembles
 
 DEFAULTS = {
     "results_dir": "results",
@@ -143,6 +144,7 @@ def validate_config(config: dict, schema_path) -> dict:
         else:
             _fmri_dataset(ds, cfg, where, shared)
     check_study(cfg)
+    resolve_ensembles(cfg, ConfigError)
     return cfg
 
 

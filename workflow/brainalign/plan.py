@@ -19,6 +19,13 @@ Layout under ``results_dir`` (``R``)::
     R/curves/{rsa,encoding}/{dataset}/sub-{sub}/{model}.zarr   RSA and encoding; R/curves.csv and
                                                 R/figures/curves/<the store's path under curves/>.png
 
+Trained ensembles (``ensembles``)::
+
+    R/ensembles/{name}/snr-{snr}_n-{n_train}_w-{width}/seed-{seed}.pt    a member's checkpoint
+    R/ensembles/{name}/snr-{snr}_n-{n_train}_w-{width}/seed-{seed}.zarr  its layers on the probe set
+    R/ensembles/{name}.zarr                     alignment among members and test error per cell
+    R/ensembles.csv, R/figures/ensembles.png
+
 MEG/EEG datasets (``modality: meg``)::
 
     R/meg_raw/{dataset}/sub-{sub}/              simulated raw FIF runs (simulated datasets only)
@@ -29,6 +36,7 @@ MEG/EEG datasets (``modality: meg``)::
 
 from __future__ import annotations
 
+import itertools
 import re
 
 
@@ -178,3 +186,39 @@ class StudyPlan:
         if len(self.similarity_sets()) >= 2:
             figures.append(f"{self.root}/figures/similarity_consistency.png")
         return figures
+
+    # ------------------------------------------------------------ trained ensembles
+    def ensembles(self) -> list[str]:
+        """The trained ensembles (``ensembles``), in config order."""
+        return list(self.config.get("ensembles", {}))
+
+    def ensemble_member(self, name: str, snr, n_train, width, seed) -> str:
+        """Path of one member without suffix (``.pt`` checkpoint, ``.zarr`` probe-set layers)."""
+        return f"{self.root}/ensembles/{name}/snr-{float(snr):g}_n-{n_train}_w-{width}/seed-{seed}"
+
+    def ensemble_grid(self, name: str) -> list[tuple]:
+        """Every member ``(snr, n_train, width, seed)`` of an ensemble."""
+        spec = self.config["ensembles"][name]
+        return list(itertools.product(spec["snr"], spec["n_train"], spec["width"], spec["seeds"]))
+
+    def ensemble_member_spec(self, name: str, snr: str, n_train: str, width: str, seed: str) -> dict:
+        """The spec of the member whose path wildcards are given (``snr`` as in its path)."""
+        from .ensemble_config import member_spec
+
+        for point in self.ensemble_grid(name):
+            if self.ensemble_member(name, *point) == self.ensemble_member(name, snr, n_train, width, seed):
+                return member_spec(self.config["ensembles"][name], *point)
+        raise ValueError(f"ensembles.{name}: no member snr={snr} n_train={n_train} width={width} seed={seed}")
+
+    def ensemble_teacher(self, name: str) -> list[str]:
+        """The teacher's features store of an ensemble with ``task.teacher`` (none with ``task.column``)."""
+        spec = self.config["ensembles"][name]
+        teacher = spec["task"].get("teacher")
+        return [self.features_store(spec["stimuli"], teacher["model"])] if teacher else []
+
+    def ensemble_store(self, name: str) -> str:
+        return f"{self.root}/ensembles/{name}.zarr"
+
+    def ensemble_outputs(self) -> list[str]:
+        """The ensembles' table and figure, when the study has ensembles."""
+        return [f"{self.root}/ensembles.csv", f"{self.root}/figures/ensembles.png"] if self.ensembles() else []

@@ -24,6 +24,7 @@ ADAPTERS = {
     # no network: the features stage writes these directly (brainalign.models.table.fixed_features)
     "table": "brainalign.models.table:load",
     "random": "brainalign.models.table:load",
+    "trained": "brainalign.models.trained:load",
 }
 
 

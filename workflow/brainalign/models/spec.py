@@ -20,7 +20,7 @@ import jsonschema
 
 POOLING_MODES = ("none", "spatial_mean", "cls", "token_mean", "last_token")
 SOURCES = ("builtin", "cifar_resnet", "huggingface", "torchvision", "timm", "open_clip", "callable",
-           "table", "random")
+           "table", "random", "trained")
 
 # keys every source takes
 COMMON_KEYS = ("source", "input", "layers", "pooling", "reduce", "batch_size", "device",
@@ -38,9 +38,11 @@ SOURCE_KEYS = {
     # no network (brainalign.models.table): a feature table, or seeded random features
     "table": (("values", "input"), ("columns",)),
     "random": (("n_units", "input"), ("seed",)),
+    # a network the workflow trained (brainalign.models.trained): its checkpoint
+    "trained": (("weights",), ()),
 }
 # sources whose models read images only
-IMAGE_ONLY = ("builtin", "cifar_resnet", "torchvision", "timm")
+IMAGE_ONLY = ("builtin", "cifar_resnet", "torchvision", "timm", "trained")
 
 DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
 
