@@ -1,0 +1,79 @@
+# Linear and n-shot probes of model behaviour (stage probe), and model-model similarity across
+# stimulus sets and against probe accuracy (stage probe_compare): studies with a `probe` section.
+PROBE_STAGE_KEYS = ("Cs", "outer_folds", "inner_folds", "shots", "n_draws", "fewshot_C", "standardize", "ci")
+PROBE_COMPARE_KEYS = ("method", "n_permutations", "n_bootstrap", "ci")
+PROBE_TABLES = ("consistency", "tag_consistency", "similarity_gap", "similarity_gap_stats", "alignment_fewshot",
+                "alignment_fewshot_band")
+
+
+def _probe_spec(wc):
+    probe = config["probe"]
+    return as_json({**{k: probe[k] for k in PROBE_STAGE_KEYS}, "label": probe["labels"][wc.stimset],
+                    "dataset": wc.stimset, "model": wc.model})
+
+
+def _probe_compare_spec():
+    probe = config["probe"]
+    tags = {m: spec["tags"] for m, spec in config["models"].items() if "tags" in spec}
+    return as_json({**{k: probe[k] for k in PROBE_COMPARE_KEYS}, "tags": tags})
+
+
+rule probe:
+    """Cross-validated linear-probe and n-shot accuracy of every layer of one model on one labelled set."""
+    input:
+        features=f"{R}/features/{{stimset}}/{{model}}.zarr",
+        stimuli=f"{R}/stimuli/{{stimset}}.zarr",
+    output:
+        update(directory(f"{R}/probe/{{stimset}}/{{model}}.zarr")),
+    params:
+        spec=_probe_spec,
+        seed=config["seed"],
+    conda:
+        "../envs/brainalign.yaml"
+    log:
+        "logs/probe/{stimset}_{model}.log",
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, 3),
+        runtime=runtime_min(10, 30),
+    shell:
+        "brainalign probe --spec {params.spec:q} --seed {params.seed:q} --features {input.features:q} "
+        "--stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"
+
+
+if "probe" in config:
+
+    rule probe_compare:
+        """Consistency of model-model similarity across stimulus sets (by model tags), similarity against
+        the gap in probe accuracy, and human alignment against few-shot accuracy."""
+        input:
+            similarity=PLAN.similarity_stores(),
+            probe=PLAN.probe_stores(),
+            summary=[f"{R}/summary.csv"] if PLAN.datasets("behaviour") else [],
+        output:
+            tables=[f"{R}/probe_compare/{name}.csv" for name in PROBE_TABLES],
+            consistency=report(PLAN.probe_figures()["consistency"], caption="../report/probe_consistency.rst",
+                               category="Figures", subcategory="Model behaviour"),
+            gap=report(PLAN.probe_figures()["gap"], caption="../report/probe_gap.rst", category="Figures",
+                       subcategory="Model behaviour"),
+            **({"alignment": report(PLAN.probe_figures()["alignment"], caption="../report/probe_alignment.rst",
+                                    category="Figures", subcategory="Model behaviour")}
+               if "alignment" in PLAN.probe_figures() else {}),
+        params:
+            spec=_probe_compare_spec(),
+            similarity=quoted_list(f"{s}={PLAN.similarity_store(s)}" for s in PLAN.similarity_sets()),
+            summary=lambda wc, input: quoted_list(["--summary", *input.summary]) if input.summary else "",
+            figures=lambda wc, output: quoted_list(w for kind in PLAN.probe_figures()
+                                                   for w in (f"--{kind}-figure", output[kind])),
+            out=f"{R}/probe_compare",
+            seed=config["seed"],
+        conda:
+            "../envs/brainalign.yaml"
+        log:
+            "logs/probe_compare.log",
+        resources:
+            mem_mb=mem_mb(1000, 2),
+            runtime=runtime_min(10, 10),
+        shell:
+            "brainalign probe_compare --spec {params.spec:q} --seed {params.seed:q} --similarity {params.similarity} "
+            "--probe {input.probe:q} {params.summary} {params.figures} --out {params.out:q} > {log:q} 2>&1"
