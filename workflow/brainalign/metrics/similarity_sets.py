@@ -11,7 +11,7 @@ in the same order (each model represented by one layer).
   model tag (``within <value>``: both models have that value; ``between``: their values differ),
   averaged over the set pairs ``i < j``; a group of fewer than 3 pairs gets NaN.
 * :func:`similarity_gap`: per model pair, the similarity on one set against the gap in probe
-  accuracy ``|acc_a - acc_b|``; Spearman's rho over pairs, and a permutation p-value that keeps
+  accuracy ``|acc_a - acc_b|`` (rounded to 1e-12, so that equal gaps tie); Spearman's rho over pairs, and a permutation p-value that keeps
   the dependence between pairs sharing a model (a Mantel test: the models' accuracies are permuted,
   every permutation when ``m!`` is at most ``n_permutations``, else ``n_permutations`` random ones;
   two-sided, ``p = (1 + #{|rho*| >= |rho|}) / (1 + n)`` for random permutations and
@@ -106,14 +106,17 @@ def similarity_gap(matrix, accuracy, *, n_permutations: int = 1000, seed: int = 
     upper = np.triu_indices(m, k=1)
     x = sym[upper]
 
+    def gaps(a: np.ndarray) -> np.ndarray:
+        # rounded so that equal gaps (accuracies are fractions k / n) tie whatever float rounding did
+        return np.round(np.abs(a[:, None] - a[None, :])[upper], 12)
+
     def rho(a: np.ndarray) -> float:
-        gap = np.abs(a[:, None] - a[None, :])[upper]
-        return _pair_correlation(x, gap, "spearman")
+        return _pair_correlation(x, gaps(a), "spearman")
 
     observed = rho(acc)
     perms, exact = _permutations(m, n_permutations, seed)
     null = np.array([rho(acc[p]) for p in perms])
     hits = int(np.sum(np.abs(null) >= abs(observed) - 1e-12)) if np.isfinite(observed) else 0
     p = hits / len(perms) if exact else (1 + hits) / (1 + len(perms))
-    return {"similarity": x, "gap": np.abs(acc[:, None] - acc[None, :])[upper], "rho": observed,
+    return {"similarity": x, "gap": gaps(acc), "rho": observed,
             "p_value": float(p) if np.isfinite(observed) else np.nan, "n_permutations": len(perms), "exact": exact}
