@@ -62,9 +62,9 @@ if "probe" in config:
         params:
             spec=_probe_compare_spec(),
             similarity=quoted_list(f"{s}={PLAN.similarity_store(s)}" for s in PLAN.similarity_sets()),
-            summary=lambda wc, input: quoted_list(["--summary", *input.summary]) if input.summary else "",
+            summary=quoted_list(["--summary", f"{R}/summary.csv"]) if PLAN.datasets("behaviour") else "",
             figures=lambda wc, output: quoted_list(w for kind in PLAN.probe_figures()
-                                                   for w in (f"--{kind}-figure", output[kind])),
+                                                   for w in (f"--{kind}-figure", getattr(output, kind))),
             out=f"{R}/probe_compare",
             seed=config["seed"],
         conda:

@@ -6,14 +6,19 @@ splits; GridSearchCV for the choice of C in each outer fold; a direct loop for t
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from brainalign import store
+from brainalign.config import ConfigError, validate_config
 from brainalign.errors import InputError
 from brainalign.metrics.probe import (cv_accuracy, fit_predict, gram, nshot_accuracy, nshot_draws,
                                       span_coordinates)
@@ -161,3 +166,15 @@ def test_probe_stage_store_and_summary_rows(labelled_set):
         probe_stage.run({**spec, "label": "category"}, features=labelled_set / "features.zarr",
                         stimuli=labelled_set / "stimuli.zarr", out=labelled_set / "bad.zarr", seed=3)
     assert not (labelled_set / "bad.zarr").exists()
+
+
+def test_probe_config_defaults_tags_and_a_bad_label_set(shared_data, monkeypatch):
+    monkeypatch.setenv("BRAINALIGN_SHARED_DATA", str(shared_data))
+    project = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((project / "config" / "config.yaml").read_text())
+    resolved = validate_config(copy.deepcopy(cfg), project / "config" / "schema.yaml")
+    assert resolved["probe"]["labels"] == {"shapes": "shape"} and resolved["probe"]["fewshot_C"] == 1.0
+    assert resolved["models"]["resnet20"]["tags"]["objective"] == "supervised"
+    cfg["probe"]["labels"] = {"nope": "shape"}
+    with pytest.raises(ConfigError, match="'probe.labels' names stimulus set.*'nope'"):
+        validate_config(cfg, project / "config" / "schema.yaml")
