@@ -6,18 +6,6 @@ PROBE_TABLES = ("consistency", "tag_consistency", "similarity_gap", "similarity_
                 "alignment_fewshot_band")
 
 
-def _probe_spec(wc):
-    probe = config["probe"]
-    return as_json({**{k: probe[k] for k in PROBE_STAGE_KEYS}, "label": probe["labels"][wc.stimset],
-                    "dataset": wc.stimset, "model": wc.model})
-
-
-def _probe_compare_spec():
-    probe = config["probe"]
-    tags = {m: spec["tags"] for m, spec in config["models"].items() if "tags" in spec}
-    return as_json({**{k: probe[k] for k in PROBE_COMPARE_KEYS}, "tags": tags})
-
-
 rule probe:
     """Cross-validated linear-probe and n-shot accuracy of every layer of one model on one labelled set."""
     input:
@@ -26,7 +14,8 @@ rule probe:
     output:
         update(directory(f"{R}/probe/{{stimset}}/{{model}}.zarr")),
     params:
-        spec=_probe_spec,
+        spec=lambda wc: as_json({**{k: config["probe"][k] for k in PROBE_STAGE_KEYS},
+                                 "label": config["probe"]["labels"][wc.stimset], "dataset": wc.stimset, "model": wc.model}),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"
@@ -60,12 +49,13 @@ if "probe" in config:
                                     category="Figures", subcategory="Model behaviour")}
                if "alignment" in PLAN.probe_figures() else {}),
         params:
-            spec=_probe_compare_spec(),
+            spec=as_json({**{k: config["probe"][k] for k in PROBE_COMPARE_KEYS},
+                          "tags": {m: spec["tags"] for m, spec in config["models"].items() if "tags" in spec}}),
             similarity=quoted_list(f"{s}={PLAN.similarity_store(s)}" for s in PLAN.similarity_sets()),
             summary=quoted_list(["--summary", f"{R}/summary.csv"]) if PLAN.datasets("behaviour") else "",
             figures=lambda wc, output: quoted_list(w for kind in PLAN.probe_figures()
                                                    for w in (f"--{kind}-figure", getattr(output, kind))),
-            out=f"{R}/probe_compare",
+            out=lambda wc, output: Path(output.tables[0]).parent,
             seed=config["seed"],
         conda:
             "../envs/brainalign.yaml"
