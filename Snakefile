@@ -68,6 +68,7 @@ include: "rules/meg.smk"
 include: "rules/report.smk"
 include: "rules/decode.smk"
 include: "rules/curves.smk"
+include: "rules/probe.smk"
 include: "rules/safety.smk"
 include: "rules/ensembles.smk"
 

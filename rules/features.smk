@@ -6,7 +6,7 @@ rule features:
     output:
         update(directory(f"{R}/features/{{stimset}}/{{model}}.zarr")),
     params:
-        spec=lambda wc: as_json(config["models"][wc.model]),
+        spec=lambda wc: as_json({k: v for k, v in config["models"][wc.model].items() if k != "tags"}),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"

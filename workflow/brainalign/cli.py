@@ -74,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--brain", type=Path, required=True)
     s = stage("similarity", "model-model similarity of every pair of layers")
     s.add_argument("--features", type=_named_path, nargs="+", required=True, metavar="MODEL=PATH")
+    s = stage("probe", "linear-probe and n-shot accuracy of every layer for a stimulus-table label")
+    s.add_argument("--features", type=Path, required=True)
+    s.add_argument("--stimuli", type=Path, required=True, help="the stimulus store holding the label column")
+    s = stage("probe_compare", "model-model similarity across stimulus sets and against probe accuracy")
+    s.add_argument("--similarity", type=_named_path, nargs="*", default=[], metavar="STIMSET=PATH")
+    s.add_argument("--probe", type=Path, nargs="*", default=[], help="probe stores")
+    s.add_argument("--summary", type=Path, help="summary.csv (its behaviour rows: human alignment)")
+    for name in ("consistency", "gap", "alignment"):
+        s.add_argument(f"--{name}-figure", type=Path, help=f"the {name} figure to draw (PNG)")
     s = stage("simulate_meg", "write one subject's simulated EEG runs (raw FIF) and stimulus table")
     s.add_argument("--stimuli", type=Path, required=True)
     s.add_argument("--subject", required=True)
@@ -88,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--encoding", type=Path, nargs="*", default=[])
     s.add_argument("--rsa", type=Path, nargs="*", default=[])
     s.add_argument("--decoding", type=Path, nargs="*", default=[])
+    s.add_argument("--probe", type=Path, nargs="*", default=[])
 
     s = stage("curves", "one method's scores on random subsets of the stimuli, at several sizes")
     s.add_argument("--method", required=True, help="similarity, rsa or encoding")

@@ -33,6 +33,9 @@ GLM_DEFAULTS = {"method": "lsa", "hrf_model": "glover", "drift_model": "cosine",
                 "noise_model": "ar1", "stimulus_column": "stimulus_id", "drop_unknown": False}
 CURVES_DEFAULTS = {"subsets": 5, "methods": ["similarity", "rsa", "encoding"], "n_bootstrap": 100, "ci": 0.95}
 DECODING_DEFAULTS = {"classifier": "logistic_regression", "C": 1.0, "standardize": True}
+PROBE_DEFAULTS = {"Cs": [0.01, 0.1, 1.0, 10.0, 100.0], "outer_folds": 5, "inner_folds": 3, "shots": [1, 5],
+                  "n_draws": 50, "fewshot_C": 1.0, "standardize": True, "ci": 0.95, "method": "pearson",
+                  "n_permutations": 1000, "n_bootstrap": 1000}
 SIMULATION_DEFAULTS = {"runs": 4, "repeats": 2, "tr": 2.0, "trial_interval": 4.0,
                        "stimulus_duration": 1.0, "jitter": 1.0, "snr": 1.0, "grid": [14, 7, 7],
                        "roi_size": 5, "voxel_size": 3.0}
@@ -113,6 +116,12 @@ def validate_config(config: dict, schema_path) -> dict:
         cfg["decoding"] = _merge(DECODING_DEFAULTS, cfg["decoding"])
     if "curves" in cfg:
         cfg["curves"] = _merge({**CURVES_DEFAULTS, "seed": cfg["seed"]}, cfg["curves"])
+    if "probe" in cfg:
+        cfg["probe"] = _merge(PROBE_DEFAULTS, cfg["probe"])
+        unknown = [s for s in cfg["probe"]["labels"] if s not in cfg["stimuli"]]
+        if unknown:
+            raise ConfigError(f"config: key 'probe.labels' names stimulus set(s) {unknown}, which are not under "
+                              f"'stimuli' ({sorted(cfg['stimuli'])})")
     for name, model in cfg["models"].items():
         model = cfg["models"][name] = _merge(MODEL_DEFAULTS, model)
         _resolve_paths(model, ("weights", "path"), shared)

@@ -12,6 +12,8 @@ Layout under ``results_dir`` (``R``)::
     R/banded/{dataset}/sub-{sub}/{name}.zarr    banded ridge and variance partition (``encoding.banded``)
     R/similarity/{stimset}.zarr                 model-model similarity of every layer pair
     R/decoding/{dataset}/sub-{sub}.zarr         leave-one-run-out decoding (studies with ``decoding``)
+    R/probe/{stimset}/{model}.zarr              linear and n-shot probes of every layer (studies with ``probe``)
+    R/probe_compare/*.csv                       similarity across sets and against probe accuracy (``probe``)
     R/scores.zarr                               every score with its bootstrap samples and ceiling
     R/summary.csv, R/summary.html, R/recovery.csv   derived tables
     R/figures/*.png                             figures (see :meth:`StudyPlan.figures`)
@@ -144,6 +146,25 @@ class StudyPlan:
         return [self.result_store(method, dataset, s, m) for s in subjects
                 for m in self.models_for(self.stimset_of(dataset))]
 
+    def probe_store(self, stimset: str, model: str) -> str:
+        return f"{self.root}/probe/{stimset}/{model}.zarr"
+
+    def probe_stores(self) -> list[str]:
+        """One probe store per labelled stimulus set (``probe.labels``) x model that sees it."""
+        labels = self.config.get("probe", {}).get("labels", {})
+        return [self.probe_store(s, m) for s in self.config["stimuli"] if s in labels for m in self.models_for(s)]
+
+    def probe_figures(self) -> dict[str, str]:
+        """The figures of stage ``probe_compare`` (studies with ``probe``): consistency across sets,
+        similarity against the probe-accuracy gap, and human alignment against few-shot accuracy
+        when the study has behaviour datasets."""
+        if "probe" not in self.config:
+            return {}
+        figures = {"consistency": "similarity_sets", "gap": "similarity_gap"}
+        if self.datasets("behaviour"):
+            figures["alignment"] = "alignment_fewshot"
+        return {kind: f"{self.root}/figures/{name}.png" for kind, name in figures.items()}
+
     def banded_stores(self) -> list[str]:
         """One store per fMRI dataset x subject x banded model (``encoding.banded``) whose feature
         spaces' models all see the dataset's stimulus set."""
@@ -185,7 +206,7 @@ class StudyPlan:
             figures.append(f"{self.root}/figures/model_similarity.png")
         if len(self.similarity_sets()) >= 2:
             figures.append(f"{self.root}/figures/similarity_consistency.png")
-        return figures
+        return figures + list(self.probe_figures().values())
 
     # ------------------------------------------------------------ trained ensembles
     def ensembles(self) -> list[str]:

@@ -19,6 +19,11 @@ One *entry* is a dataset x subject x ROI x model x layer x method x metric. For 
   of the accuracy at chance (see :mod:`brainalign.stages.decode`); these rows are in
   ``summary.csv`` only (no bootstrap samples, no ceiling).
 
+* probe (dataset: the labelled stimulus set, subject ``model``, ROI empty), ``probe_accuracy``:
+  cross-validated linear-probe accuracy of each layer, and ``fewshot_accuracy_n{n}``: the mean
+  n-shot accuracy over draws with its percentile interval over draws (see
+  :mod:`brainalign.stages.probe`); ``summary.csv`` only.
+
 ``ci_low``, ``ci_high`` are the 2.5 and 97.5 percentiles of ``bootstrap``. Outputs under ``out``:
 
 * ``scores.zarr``: ``score``, ``ci_low``, ``ci_high``, ``ceiling``, ``ceiling_low`` (entry) and
@@ -180,6 +185,21 @@ def decoding_rows(path) -> list[dict]:
     return rows
 
 
+def probe_rows(path) -> list[dict]:
+    """Summary rows of one probe store: ``probe_accuracy`` and ``fewshot_accuracy_n{n}`` per layer
+    (module docstring)."""
+    ds = store.open_dataset(path)
+    rows = []
+    for li, layer in enumerate(ds.layer.values.astype(str)):
+        common = dict(dataset=ds.attrs["dataset"], subject="model", roi="", model=ds.attrs["model"], layer=layer,
+                      layer_index=li, method="probe", n=ds.sizes["stimulus"])
+        rows.append({**common, "metric": "probe_accuracy", "score": float(ds.accuracy[li])})
+        rows += [{**common, "metric": f"fewshot_accuracy_n{int(n)}", "score": float(ds.fewshot_mean[li, s]),
+                  "ci_low": float(ds.fewshot_low[li, s]), "ci_high": float(ds.fewshot_high[li, s])}
+                 for s, n in enumerate(ds.shot.values)]
+    return rows
+
+
 def recovery_table(summary: pd.DataFrame, datasets: dict) -> pd.DataFrame:
     """For each simulated ROI: the best layer per subject and method, against the generating one.
 
@@ -203,7 +223,7 @@ def recovery_table(summary: pd.DataFrame, datasets: dict) -> pd.DataFrame:
                                        "best_model", "best_layer", "best_score", "margin", "recovered"])
 
 
-def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=()) -> None:
+def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=(), probe=()) -> None:
     """Write ``scores.zarr``, ``summary.csv``, ``summary.html``, ``recovery.csv`` and ``paired.csv``
     under ``out``."""
     rng = np.random.default_rng(seed)
@@ -217,9 +237,9 @@ def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=()) -> None:
                                                     seed=seed))
     summary = summary_table(scores)
     summary = summary.join(inference.group_columns(summary, n_permutations=opts["n_permutations"], seed=seed))
-    decoded = [row for p in decoding for row in decoding_rows(p)]
-    if decoded:
-        summary = pd.concat([summary, pd.DataFrame(decoded, columns=COLUMNS)], ignore_index=True)
+    extra = [row for p in decoding for row in decoding_rows(p)] + [row for p in probe for row in probe_rows(p)]
+    if extra:
+        summary = pd.concat([summary, pd.DataFrame(extra, columns=COLUMNS)], ignore_index=True)
     recovery = inference.recovery_intervals(recovery_table(summary, spec["datasets"]), families, opts["ci"])
     paired = inference.paired_table(families, n_bootstrap=opts["n_bootstrap"], n_permutations=opts["n_permutations"],
                                     ci=opts["ci"], seed=seed)
