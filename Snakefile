@@ -66,6 +66,7 @@ include: "rules/similarity.smk"
 include: "rules/meg.smk"
 include: "rules/report.smk"
 include: "rules/decode.smk"
+include: "rules/sweep.smk"
 include: "rules/safety.smk"
 
 
@@ -76,6 +77,7 @@ rule all:
         f"{R}/summary.csv",
         f"{R}/recovery.csv",
         PLAN.figures(),
+        PLAN.sweep_outputs(),
         *([f"{R}/meg_summary.csv", f"{R}/meg_recovery.csv", f"{R}/figures/meg_timecourse.png"]
           if PLAN.datasets("meg") else []),
     default_target: True

@@ -14,6 +14,7 @@ Layout under ``results_dir`` (``R``)::
     R/decoding/{dataset}/sub-{sub}.zarr         leave-one-run-out decoding (studies with ``decoding``)
     R/scores.zarr                               every score with its bootstrap samples and ceiling
     R/summary.csv, R/summary.html, R/recovery.csv   derived tables
+    R/sweep.csv, R/figures/sweep_{base}.png     noise curves of swept datasets (brainalign.sweeps)
     R/figures/*.png                             figures (see :meth:`StudyPlan.figures`)
 
 MEG/EEG datasets (``modality: meg``)::
@@ -67,7 +68,18 @@ class StudyPlan:
         return f"{self.root}/meg_raw/{dataset}/sub-{sub}" if "simulate_meg" in spec else spec["path"]
 
     def brain_store(self, dataset: str, sub: str) -> str:
-        return f"{self.root}/brain/{dataset}/sub-{sub}.zarr"
+        return f"{self.root}/brain/{self.brain_dataset(dataset)}/sub-{sub}.zarr"
+
+    def brain_dataset(self, dataset: str) -> str:
+        """The dataset whose brain stores ``dataset`` reads: its base for a ``noise`` dataset
+        (noise is added as the stages read), itself otherwise."""
+        spec = self.config["datasets"][dataset]
+        return spec["derived_from"]["dataset"] if "noise" in spec else dataset
+
+    def noise_spec(self, dataset: str) -> dict:
+        """``{"noise": ...}`` for the encoding and RSA specs of a ``noise`` dataset, else {}."""
+        spec = self.config["datasets"][dataset]
+        return {"noise": spec["noise"]} if "noise" in spec else {}
 
     def rdm_files(self, dataset: str, sub: str) -> list[str]:
         """The files of a subject's precomputed RDMs (``modality: rdm``), and their ids file."""
@@ -96,7 +108,7 @@ class StudyPlan:
         constraint: fMRI and MEG brain stores share the path pattern ``brain/{dataset}/sub-{sub}.zarr``);
         ``betas``: only the fMRI datasets with (True) or without (False) precomputed betas
         (``layout: betas``, rule ``fmri_betas``)."""
-        names = [d for d in self.datasets(modality)
+        names = [d for d in self.datasets(modality) if self.brain_dataset(d) == d
                  if betas is None or (self.config["datasets"][d].get("layout") == "betas") == betas]
         return "|".join(re.escape(d) for d in names) if names else "(?!)"
 
@@ -115,7 +127,7 @@ class StudyPlan:
         if "decoding" not in self.config:
             return []
         return [f"{self.root}/decoding/{d}/sub-{s}.zarr"
-                for d in self.datasets() for s in self.config["datasets"][d]["subjects"]]
+                for d in self.datasets() if self.brain_dataset(d) == d for s in self.config["datasets"][d]["subjects"]]
 
     def similarity_stores(self) -> list[str]:
         """One similarity store per stimulus set that at least two models can see."""
@@ -139,7 +151,7 @@ class StudyPlan:
         out = []
         for name, bands in self.config["encoding"].get("banded", {}).items():
             for d in self.datasets():
-                if {b["model"] for b in bands} <= set(self.models_for(self.stimset_of(d))):
+                if self.brain_dataset(d) == d and {b["model"] for b in bands} <= set(self.models_for(self.stimset_of(d))):
                     out += [f"{self.root}/banded/{d}/sub-{s}/{name}.zarr" for s in self.config["datasets"][d]["subjects"]]
         return out
 
@@ -155,3 +167,23 @@ class StudyPlan:
         if len(self.similarity_sets()) >= 2:
             figures.append(f"{self.root}/figures/similarity_consistency.png")
         return figures
+
+    # ------------------------------------------------------------------ sweeps
+    def sweeps(self) -> dict[str, dict[str, dict]]:
+        """``{base: {dataset: {key: value}}}`` for every swept dataset (:mod:`brainalign.sweeps`),
+        in config order; a ``noise`` sweep's base is its point of infinite SNR."""
+        out: dict[str, dict[str, dict]] = {}
+        for name, spec in self.config["datasets"].items():
+            if "derived_from" in spec:
+                base, values = spec["derived_from"]["dataset"], spec["derived_from"]["values"]
+                points = out.setdefault(base, {})
+                if "noise" in spec and base in self.config["datasets"] and not points:
+                    points[base] = {key: float("inf") for key in values}
+                points[name] = values
+        return out
+
+    def sweep_outputs(self) -> list[str]:
+        """``sweep.csv`` and one figure per swept dataset, when the study has a sweep."""
+        if not self.sweeps():
+            return []
+        return [f"{self.root}/sweep.csv", *(f"{self.root}/figures/sweep_{b}.png" for b in self.sweeps())]

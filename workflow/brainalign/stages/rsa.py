@@ -35,6 +35,7 @@ import numpy as np
 import xarray as xr
 
 from .. import store
+from ..added_noise import noise_for
 from ..metrics.rank_bootstrap import MAX_CONDITIONS, SortedPairs, bootstrap_spearman
 from ..metrics.rsa_large import condensed_rdm, pair_blocks
 from ..stimuli import stimulus_coords
@@ -81,7 +82,11 @@ def brain_rdms(brain, spec: dict, spill: RdmSpill):
             skipped[roi] = reason
             log.warning("ROI %r left out of RSA: %s", roi, skipped[roi])
             continue
+        noise = noise_for(spec, "betas", f"{spec.get('subject', '')}/{roi}")
         if "rdm" in ds:
+            if noise is not None:
+                raise ValueError(f"{where}: noise with target 'betas' needs betas, and this ROI holds a "
+                                 "precomputed RDM")
             if spec.get("subset"):
                 raise ValueError(f"{where}: rsa.subset selects trials, and a precomputed RDM has none")
             precomputed = True
@@ -90,9 +95,11 @@ def brain_rdms(brain, spec: dict, spill: RdmSpill):
             keep = trial_mask(ds, spec.get("subset"), where=where)
             trials = None if keep is None else np.flatnonzero(keep)
             if spec["rdm"] in ("mahalanobis", "crossnobis"):
+                if noise is not None:
+                    ds = ds.assign(betas=(ds.betas.dims, noise(ds.betas.values)))
                 ids, rdm = roi_rdm(ds if trials is None else ds.isel(trial=trials), spec, where=where)
             else:
-                ids, means = stimulus_means(UnitReader(brain, roi, trials=trials),
+                ids, means = stimulus_means(UnitReader(brain, roi, trials=trials, noise=noise),
                                             ds.stimulus_id.values if trials is None else ds.stimulus_id.values[trials])
                 rdm = condensed_rdm(unit_patterns(means, spec), spec["rdm"])
         if order is None:
@@ -147,7 +154,8 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
         rois, skipped, order, precomputed = brain_rdms(brain, spec, spill)
         layers = store.layer_names(features)
         for layer in layers:
-            spill.add("model", layer_rdm(layer_rows(features, layer, order), spec))
+            noise = noise_for(spec, "features", f"{spec.get('model', '')}/{layer}")
+            spill.add("model", layer_rdm(layer_rows(features, layer, order, noise), spec))
         n = len(order)
         if spec["comparator"] == "spearman" and spec["n_bootstrap"] and 3 <= n <= MAX_CONDITIONS:
             scores, boots, drawn = spearman_by_counting(spill, n, spec["n_bootstrap"], seed)
