@@ -127,7 +127,8 @@ class StudyPlan:
         if "decoding" not in self.config:
             return []
         return [f"{self.root}/decoding/{d}/sub-{s}.zarr"
-                for d in self.datasets() if self.brain_dataset(d) == d for s in self.config["datasets"][d]["subjects"]]
+                for d in self.datasets() if self.brain_dataset(d) == d  # not noise datasets: no added noise
+                for s in self.config["datasets"][d]["subjects"]]
 
     def similarity_stores(self) -> list[str]:
         """One similarity store per stimulus set that at least two models can see."""
@@ -151,7 +152,9 @@ class StudyPlan:
         out = []
         for name, bands in self.config["encoding"].get("banded", {}).items():
             for d in self.datasets():
-                if self.brain_dataset(d) == d and {b["model"] for b in bands} <= set(self.models_for(self.stimset_of(d))):
+                if self.brain_dataset(d) != d:  # a noise dataset: banded ridge adds no noise
+                    continue
+                if {b["model"] for b in bands} <= set(self.models_for(self.stimset_of(d))):
                     out += [f"{self.root}/banded/{d}/sub-{s}/{name}.zarr" for s in self.config["datasets"][d]["subjects"]]
         return out
 

@@ -82,7 +82,7 @@ def plot_sweep(table: pd.DataFrame, out, *, sweep: str) -> None:
                 ax.set_ylim(-0.05, 1.05)
                 ax.set_title(f"recovery rate: {method}")
                 ax.legend(fontsize=7)
-        x, ticks, labels = x_positions(table[xkey])
+        _, ticks, labels = x_positions(table[xkey])
         for ax in axes[-1]:
             ax.set_xscale("log")
             ax.set_xticks(ticks, labels)
