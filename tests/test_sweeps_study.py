@@ -68,7 +68,7 @@ def test_added_value_runs_only_its_jobs(swept):
     out = snakemake("-n", str(results / "sweep.csv"), results=results, configfile=_write(cfg, folder / "more.yaml"))
     assert planned_jobs(out.stdout) == {"simulate": 1, "fmri": 1, "encoding": 1, "rsa": 1, "summarize": 1,
                                         "sweep": 1}
-    jobs = [line for line in out.stdout.splitlines() if line.strip().startswith("wildcards:")]
+    jobs = [line for line in (out.stdout + out.stderr).splitlines() if line.strip().startswith("wildcards:")]
     assert all("dataset=sim~snr-1" in line for line in jobs) and len(jobs) == 4
 
 

@@ -24,14 +24,16 @@ import numpy as np
 
 def add_noise(data, snr: float, *, seed: int, key: str, start: int = 0) -> np.ndarray:
     """``data`` (rows, units) plus noise of ratio ``snr`` (module docstring); ``start``: the store
-    index of the first column, for a block of a wider array. Float32 or wider, like ``data``."""
-    x = np.asarray(data, dtype=np.float64)
-    scale = x.std(axis=0) / snr
+    index of the first column, for a block of a wider array. A copy, float32 or wider like
+    ``data``, filled one unit at a time (memory: the block and one column)."""
+    out = np.array(data, dtype=np.result_type(np.asarray(data).dtype, np.float32))
     stream = zlib.crc32(key.encode())
-    noise = np.empty_like(x)
-    for u in range(x.shape[1]):
-        noise[:, u] = np.random.default_rng([seed, stream, start + u]).standard_normal(x.shape[0])
-    return (x + noise * scale).astype(np.result_type(np.asarray(data).dtype, np.float32))
+    for u in range(out.shape[1]):
+        column = out[:, u]
+        sd = column.std(dtype=np.float64)
+        if sd > 0:
+            column += (sd / snr) * np.random.default_rng([seed, stream, start + u]).standard_normal(len(column))
+    return out
 
 
 def noise_for(spec: dict, target: str, key: str):
