@@ -23,6 +23,10 @@ With ``part="k/n"`` only units ``[k * u // n, (k + 1) * u // n)`` of each ROI of
 encoded (a ROI with none in that part is left out); :mod:`.gather` joins the ``n`` parts into the
 store the unsplit run writes. Voxels are fitted independently (each one's alpha, fit and scores
 use its own column of ``Y`` only), so the parts hold exactly the unsplit run's values.
+
+With ``noise`` in ``spec`` (a ``noise`` dataset, :mod:`brainalign.sweeps`), Gaussian noise of the
+stated SNR is added to every layer's features or to the betas as they are read
+(:mod:`brainalign.added_noise`; per unit, the same in every part).
 """
 
 from __future__ import annotations

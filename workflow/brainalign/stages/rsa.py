@@ -22,6 +22,10 @@ stimuli) is scored and bootstrapped by :mod:`brainalign.metrics.rank_bootstrap` 
 once, every sample re-ranked by counting; equal to :func:`brainalign.metrics.rsa.rsa_scores`);
 the other comparators (and precomputed, Mahalanobis or crossnobis RDMs' whitened comparators) by
 :func:`._rsa_settings.score_rdms` on the RDMs in memory.
+
+With ``noise`` in ``spec`` (a ``noise`` dataset, :mod:`brainalign.sweeps`), Gaussian noise of the
+stated SNR is added to every layer's features or to the betas as they are read, before stimuli
+are selected or averaged (:mod:`brainalign.added_noise`; not to a precomputed RDM, an error).
 """
 
 from __future__ import annotations
