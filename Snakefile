@@ -69,6 +69,7 @@ include: "rules/report.smk"
 include: "rules/decode.smk"
 include: "rules/curves.smk"
 include: "rules/probe.smk"
+include: "rules/sweep.smk"
 include: "rules/safety.smk"
 include: "rules/ensembles.smk"
 
@@ -82,6 +83,7 @@ rule all:
         PLAN.figures(),
         PLAN.curve_outputs(),
         PLAN.ensemble_outputs(),
+        PLAN.sweep_outputs(),
         *([f"{R}/meg_summary.csv", f"{R}/meg_recovery.csv", f"{R}/figures/meg_timecourse.png"]
           if PLAN.datasets("meg") else []),
     default_target: True

@@ -3,7 +3,7 @@
 # store. Voxels are encoded independently, so the gathered store equals the unscattered one.
 UNIT_JOBS = config["encoding"]["unit_jobs"]
 ENCODING_INPUT = dict(
-    brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
+    brain=lambda wc: PLAN.brain_store(wc.dataset, wc.sub),  # a noise dataset's: its base's
     features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
 )
 NO_SLASH = dict(dataset=r"[^/]+", sub=r"[^/]+", model=r"[^/]+")  # a part's path is no encoding store
@@ -19,7 +19,8 @@ ENCODING_CONFIG = {k: v for k, v in config["encoding"].items() if k not in ("uni
 
 def encoding_spec(wc):
     """The stage's config and the store's labels."""
-    return as_json({**ENCODING_CONFIG, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model})
+    return as_json({**ENCODING_CONFIG, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model,
+                    **PLAN.noise_spec(wc.dataset)})
 
 
 rule encoding:

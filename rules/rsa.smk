@@ -1,12 +1,13 @@
 rule rsa:
     """RSA of every layer of one model against every ROI of one subject, with bootstrap samples."""
     input:
-        brain=f"{R}/brain/{{dataset}}/sub-{{sub}}.zarr",
+        brain=lambda wc: PLAN.brain_store(wc.dataset, wc.sub),  # a noise dataset's: its base's
         features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
     output:
         update(directory(f"{R}/rsa/{{dataset}}/sub-{{sub}}/{{model}}.zarr")),
     params:
-        spec=lambda wc: as_json({**config["rsa"], "dataset": wc.dataset, "subject": wc.sub, "model": wc.model}),
+        spec=lambda wc: as_json({**config["rsa"], "dataset": wc.dataset, "subject": wc.sub, "model": wc.model,
+                                      **PLAN.noise_spec(wc.dataset)}),
         seed=config["seed"],
     conda:
         "../envs/brainalign.yaml"

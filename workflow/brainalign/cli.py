@@ -115,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--members", type=Path, nargs="+", required=True, help="the members' features stores")
     s = stage("ensembles_summary", "ensembles.csv and figures/ensembles.png (--out: the results folder)")
     s.add_argument("--ensembles", type=_named_path, nargs="+", required=True, metavar="NAME=PATH")
+    s = stage("sweep", "noise curves of the swept datasets (sweep.csv)")
+    s.add_argument("--scores", type=Path, required=True, help="summary store (scores.zarr)")
+    s.add_argument("--recovery", type=Path, required=True, help="recovery.csv")
+    s = stage("sweep_figure", "the noise-curve figure of one sweep")
+    s.add_argument("--table", type=Path, required=True, help="sweep.csv")
 
     s = stage("figure", "draw one figure of the study from its stores")
     s.add_argument("--kind", required=True, choices=FIGURE_KINDS)

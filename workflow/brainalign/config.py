@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from . import sweeps
 from .config_checks import check_study, layer_selected
 from .ensemble_config import resolve_ensembles
 
@@ -136,6 +137,10 @@ def validate_config(config: dict, schema_path) -> dict:
             _check_generator(band, cfg, f"encoding.banded.{name}.{k}")
     for name in cfg["stimuli"]:
         _stimulus_set(name, cfg, shared)
+    try:  # a swept dataset becomes its derived datasets, each resolved below (brainalign.sweeps)
+        cfg["datasets"] = sweeps.expand(cfg["datasets"], cfg["seed"])
+    except ValueError as err:
+        raise ConfigError(f"config: {err}") from None
     for name, ds in cfg["datasets"].items():
         where = f"datasets.{name}"
         if ds["stimuli"] not in cfg["stimuli"]:

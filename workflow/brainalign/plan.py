@@ -16,6 +16,7 @@ Layout under ``results_dir`` (``R``)::
     R/probe_compare/*.csv                       similarity across sets and against probe accuracy (``probe``)
     R/scores.zarr                               every score with its bootstrap samples and ceiling
     R/summary.csv, R/summary.html, R/recovery.csv   derived tables
+    R/sweep.csv, R/figures/sweep_{base}.png     noise curves of swept datasets (brainalign.sweeps)
     R/figures/*.png                             figures (see :meth:`StudyPlan.figures`)
     R/curves/similarity/{stimset}.zarr          sample-size curves (``curves``): model-model similarity,
     R/curves/{rsa,encoding}/{dataset}/sub-{sub}/{model}.zarr   RSA and encoding; R/curves.csv and
@@ -80,7 +81,18 @@ class StudyPlan:
         return f"{self.root}/meg_raw/{dataset}/sub-{sub}" if "simulate_meg" in spec else spec["path"]
 
     def brain_store(self, dataset: str, sub: str) -> str:
-        return f"{self.root}/brain/{dataset}/sub-{sub}.zarr"
+        return f"{self.root}/brain/{self.brain_dataset(dataset)}/sub-{sub}.zarr"
+
+    def brain_dataset(self, dataset: str) -> str:
+        """The dataset whose brain stores ``dataset`` reads: its base for a ``noise`` dataset
+        (noise is added as the stages read), itself otherwise."""
+        spec = self.config["datasets"][dataset]
+        return spec["derived_from"]["dataset"] if "noise" in spec else dataset
+
+    def noise_spec(self, dataset: str) -> dict:
+        """``{"noise": ...}`` for the encoding and RSA specs of a ``noise`` dataset, else {}."""
+        spec = self.config["datasets"][dataset]
+        return {"noise": spec["noise"]} if "noise" in spec else {}
 
     def rdm_files(self, dataset: str, sub: str) -> list[str]:
         """The files of a subject's precomputed RDMs (``modality: rdm``), and their ids file."""
@@ -109,7 +121,7 @@ class StudyPlan:
         constraint: fMRI and MEG brain stores share the path pattern ``brain/{dataset}/sub-{sub}.zarr``);
         ``betas``: only the fMRI datasets with (True) or without (False) precomputed betas
         (``layout: betas``, rule ``fmri_betas``)."""
-        names = [d for d in self.datasets(modality)
+        names = [d for d in self.datasets(modality) if self.brain_dataset(d) == d
                  if betas is None or (self.config["datasets"][d].get("layout") == "betas") == betas]
         return "|".join(re.escape(d) for d in names) if names else "(?!)"
 
@@ -128,7 +140,8 @@ class StudyPlan:
         if "decoding" not in self.config:
             return []
         return [f"{self.root}/decoding/{d}/sub-{s}.zarr"
-                for d in self.datasets() for s in self.config["datasets"][d]["subjects"]]
+                for d in self.datasets() if self.brain_dataset(d) == d  # not noise datasets: no added noise
+                for s in self.config["datasets"][d]["subjects"]]
 
     def similarity_stores(self) -> list[str]:
         """One similarity store per stimulus set that at least two models can see."""
@@ -171,6 +184,8 @@ class StudyPlan:
         out = []
         for name, bands in self.config["encoding"].get("banded", {}).items():
             for d in self.datasets():
+                if self.brain_dataset(d) != d:  # a noise dataset: banded ridge adds no noise
+                    continue
                 if {b["model"] for b in bands} <= set(self.models_for(self.stimset_of(d))):
                     out += [f"{self.root}/banded/{d}/sub-{s}/{name}.zarr" for s in self.config["datasets"][d]["subjects"]]
         return out
@@ -243,3 +258,23 @@ class StudyPlan:
     def ensemble_outputs(self) -> list[str]:
         """The ensembles' table and figure, when the study has ensembles."""
         return [f"{self.root}/ensembles.csv", f"{self.root}/figures/ensembles.png"] if self.ensembles() else []
+
+    # ------------------------------------------------------------------ sweeps
+    def sweeps(self) -> dict[str, dict[str, dict]]:
+        """``{base: {dataset: {key: value}}}`` for every swept dataset (:mod:`brainalign.sweeps`),
+        in config order; a ``noise`` sweep's base is its point of infinite SNR."""
+        out: dict[str, dict[str, dict]] = {}
+        for name, spec in self.config["datasets"].items():
+            if "derived_from" in spec:
+                base, values = spec["derived_from"]["dataset"], spec["derived_from"]["values"]
+                points = out.setdefault(base, {})
+                if "noise" in spec and base in self.config["datasets"] and not points:
+                    points[base] = {key: float("inf") for key in values}
+                points[name] = values
+        return out
+
+    def sweep_outputs(self) -> list[str]:
+        """``sweep.csv`` and one figure per swept dataset, when the study has a sweep."""
+        if not self.sweeps():
+            return []
+        return [f"{self.root}/sweep.csv", *(f"{self.root}/figures/sweep_{b}.png" for b in self.sweeps())]

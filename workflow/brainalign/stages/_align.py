@@ -18,13 +18,15 @@ def rows_for(stimulus_ids, layer: xr.Dataset, *, where: str) -> np.ndarray:
     return np.array([position[s] for s in ids])
 
 
-def layer_rows(features, layer: str, stimulus_ids) -> np.ndarray:
+def layer_rows(features, layer: str, stimulus_ids, noise=None) -> np.ndarray:
     """A layer's features (one row per entry of ``stimulus_ids``, in that order) from the
-    features store at ``features``; a clear error names the stimuli it lacks."""
+    features store at ``features``; a clear error names the stimuli it lacks. ``noise``: a
+    transform of the whole stored array (:func:`brainalign.added_noise.noise_for`)."""
     from .. import store
 
     feats = store.open_dataset(features, group=layer)
-    return feats.features.values[rows_for(stimulus_ids, feats, where=str(features))]
+    values = feats.features.values if noise is None else noise(feats.features.values)
+    return values[rows_for(stimulus_ids, feats, where=str(features))]
 
 
 def scaled_features(features: np.ndarray) -> np.ndarray:
@@ -63,15 +65,18 @@ class UnitReader:
     """Column blocks ``reader[:, a:b]`` of one ROI's betas (trial, unit) in a brain store, read one
     stored row chunk at a time: beyond the block itself, reading holds one chunk (at most 32 MiB by
     the storage contract), however many units the ROI has. ``units`` selects a range of the
-    ROI's units (a part), ``trials`` the trials returned (an index array; all by default)."""
+    ROI's units (a part), ``trials`` the trials returned (an index array; all by default);
+    ``noise`` a transform ``(block of all trials, index of its first unit in the ROI)``
+    (:func:`brainalign.added_noise.noise_for`) applied before the trials are selected."""
 
-    def __init__(self, brain, roi: str, units: slice = slice(None), trials=None):
+    def __init__(self, brain, roi: str, units: slice = slice(None), trials=None, noise=None):
         import zarr
 
         self.array = zarr.open_group(str(brain), mode="r")[roi]["betas"]
         start, stop, _ = units.indices(self.array.shape[1])
         self.offset = start
         self.trials = trials
+        self.noise = noise
         self.shape = (self.array.shape[0] if trials is None else len(trials), stop - start)
 
     def __getitem__(self, key) -> np.ndarray:
@@ -83,6 +88,8 @@ class UnitReader:
         out = np.empty((self.array.shape[0], b - a), dtype=self.array.dtype)
         for r in range(0, self.array.shape[0], step):
             out[r:r + step] = self.array[r:r + step, self.offset + a:self.offset + b]
+        if self.noise is not None:
+            out = self.noise(out, self.offset + a)
         return out if self.trials is None else out[self.trials]
 
 

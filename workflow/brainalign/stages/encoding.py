@@ -23,6 +23,10 @@ With ``part="k/n"`` only units ``[k * u // n, (k + 1) * u // n)`` of each ROI of
 encoded (a ROI with none in that part is left out); :mod:`.gather` joins the ``n`` parts into the
 store the unsplit run writes. Voxels are fitted independently (each one's alpha, fit and scores
 use its own column of ``Y`` only), so the parts hold exactly the unsplit run's values.
+
+With ``noise`` in ``spec`` (a ``noise`` dataset, :mod:`brainalign.sweeps`), Gaussian noise of the
+stated SNR is added to every layer's features or to the betas as they are read
+(:mod:`brainalign.added_noise`; per unit, the same in every part).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from .. import store
+from ..added_noise import noise_for
 from ..metrics.backend import get_backend
 from ..metrics.cv_splits import make_splits, outer_splits
 from ..metrics.regression_scores import column_pearson_r, column_r2
@@ -176,16 +181,17 @@ def unit_range(part: str, n_units: int) -> slice:
     return slice(k * n_units // n, (k + 1) * n_units // n)
 
 
-def load_rois(brain, part: str | None) -> dict[str, tuple[xr.Dataset, UnitReader]]:
+def load_rois(brain, part: str | None, spec: dict | None = None) -> dict[str, tuple[xr.Dataset, UnitReader]]:
     """Every ROI of a brain store, lazily, with a reader of its betas (only the units of
-    ``part``, if given; empty parts dropped)."""
-    rois = {}
+    ``part``, if given; empty parts dropped; with the noise ``spec`` adds to betas, if any)."""
+    rois, spec = {}, spec or {}
     for roi in store.group_names(brain):
         ds = store.open_dataset(brain, group=roi)
         units = slice(None) if part is None else unit_range(part, ds.sizes["unit"])
         ds = ds.isel(unit=units)
         if ds.sizes["unit"]:
-            rois[roi] = ds, UnitReader(brain, roi, units)
+            noise = noise_for(spec, "betas", f"{spec.get('subject', '')}/{roi}")
+            rois[roi] = ds, UnitReader(brain, roi, units, noise=noise)
     return rois
 
 
@@ -208,7 +214,7 @@ def run(spec: dict, *, brain, features, out, seed: int, part: str | None = None)
     ``features``; write ``out``."""
     labels = {k: spec[k] for k in ("dataset", "subject", "model") if k in spec}
     return_large_blocks()  # peak memory: the data, not the allocator's cache
-    rois = load_rois(brain, part)
+    rois = load_rois(brain, part, spec)
     groups = {}
     if rois:  # a part may hold no unit of any ROI
         groups = encode_rois(spec, rois, brain=brain, features=features, labels=labels)
@@ -228,7 +234,8 @@ def encode_rois(spec: dict, rois: dict[str, tuple], *, brain, features, labels: 
     fits = {}
     for layer in store.layer_names(features):  # each layer is read and decomposed once, then used for every ROI
         feats = store.open_dataset(features, group=layer)
-        scaled = scaled_features(feats.features.values)
+        noise = noise_for(spec, "features", f"{spec.get('model', '')}/{layer}")
+        scaled = scaled_features(feats.features.values if noise is None else noise(feats.features.values))
         fits[layer] = LayerFit(scaled[rows_for(design.stimulus_ids, feats, where=str(features))], design, spec)
     groups = {}
     for roi, (ds, betas) in rois.items():

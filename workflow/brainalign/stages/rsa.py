@@ -22,6 +22,10 @@ stimuli) is scored and bootstrapped by :mod:`brainalign.metrics.rank_bootstrap` 
 once, every sample re-ranked by counting; equal to :func:`brainalign.metrics.rsa.rsa_scores`);
 the other comparators (and precomputed, Mahalanobis or crossnobis RDMs' whitened comparators) by
 :func:`._rsa_settings.score_rdms` on the RDMs in memory.
+
+With ``noise`` in ``spec`` (a ``noise`` dataset, :mod:`brainalign.sweeps`), Gaussian noise of the
+stated SNR is added to every layer's features or to the betas as they are read, before stimuli
+are selected or averaged (:mod:`brainalign.added_noise`; not to a precomputed RDM, an error).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 import xarray as xr
 
 from .. import store
+from ..added_noise import noise_for
 from ..metrics.rank_bootstrap import MAX_CONDITIONS, SortedPairs, bootstrap_spearman
 from ..metrics.rsa_large import condensed_rdm, pair_blocks
 from ..stimuli import stimulus_coords
@@ -81,7 +86,11 @@ def brain_rdms(brain, spec: dict, spill: RdmSpill):
             skipped[roi] = reason
             log.warning("ROI %r left out of RSA: %s", roi, skipped[roi])
             continue
+        noise = noise_for(spec, "betas", f"{spec.get('subject', '')}/{roi}")
         if "rdm" in ds:
+            if noise is not None:
+                raise ValueError(f"{where}: noise with target 'betas' needs betas, and this ROI holds a "
+                                 "precomputed RDM")
             if spec.get("subset"):
                 raise ValueError(f"{where}: rsa.subset selects trials, and a precomputed RDM has none")
             precomputed = True
@@ -90,9 +99,11 @@ def brain_rdms(brain, spec: dict, spill: RdmSpill):
             keep = trial_mask(ds, spec.get("subset"), where=where)
             trials = None if keep is None else np.flatnonzero(keep)
             if spec["rdm"] in ("mahalanobis", "crossnobis"):
+                if noise is not None:
+                    ds = ds.assign(betas=(ds.betas.dims, noise(ds.betas.values)))
                 ids, rdm = roi_rdm(ds if trials is None else ds.isel(trial=trials), spec, where=where)
             else:
-                ids, means = stimulus_means(UnitReader(brain, roi, trials=trials),
+                ids, means = stimulus_means(UnitReader(brain, roi, trials=trials, noise=noise),
                                             ds.stimulus_id.values if trials is None else ds.stimulus_id.values[trials])
                 rdm = condensed_rdm(unit_patterns(means, spec), spec["rdm"])
         if order is None:
@@ -147,7 +158,8 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
         rois, skipped, order, precomputed = brain_rdms(brain, spec, spill)
         layers = store.layer_names(features)
         for layer in layers:
-            spill.add("model", layer_rdm(layer_rows(features, layer, order), spec))
+            noise = noise_for(spec, "features", f"{spec.get('model', '')}/{layer}")
+            spill.add("model", layer_rdm(layer_rows(features, layer, order, noise), spec))
         n = len(order)
         if spec["comparator"] == "spearman" and spec["n_bootstrap"] and 3 <= n <= MAX_CONDITIONS:
             scores, boots, drawn = spearman_by_counting(spill, n, spec["n_bootstrap"], seed)
