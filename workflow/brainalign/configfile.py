@@ -3,8 +3,9 @@
 
 Plain YAML keeps the last of two equal keys (a second ``rsa:`` block silently replaces the first);
 here it is an error naming both lines. Snakemake reads ``--configfile`` itself, leniently: the
-Snakefile reads the same files again with :func:`load_config_file` before validating them, and
-``brainalign check-config FILE...`` does the same from the command line.
+Snakefile checks the same files again with :func:`check_config_files`, as ``brainalign check
+FILE...`` does from the command line. ``--config`` overrides may name nested keys with dots
+(``rsa.n_bootstrap=50``): :func:`fold_dotted` nests them.
 """
 
 from __future__ import annotations
@@ -71,10 +72,54 @@ def load_config_file(path) -> dict:
     return data
 
 
-def check_config_files(paths, schema_path) -> dict:
-    """The study config of the files ``paths`` (later ones update earlier ones), read strictly
-    and validated; raises :class:`ConfigError` naming the file and line, or the key, at fault."""
+def check_config_files(paths, schema_path, overrides=None) -> dict:
+    """The study config of the files ``paths`` (later ones update earlier ones) with ``overrides``
+    (``--config`` values, dotted keys folded by :func:`fold_dotted`), read strictly and validated;
+    raises :class:`ConfigError` naming the file and line, or the key, at fault."""
     config = {}
     for path in paths:
         config = _merge(config, load_config_file(path))  # later files update earlier ones, as in Snakemake
+    config = _merge(config, fold_dotted(overrides or {}, config))
     return validate_config(config, schema_path)
+
+
+def fold_dotted(overrides: dict, base: dict) -> dict:
+    """``overrides`` with each dotted key nested: ``{"rsa.n_bootstrap": 50}`` becomes
+    ``{"rsa": {"n_bootstrap": 50}}``. A name that holds dots itself (a model ``vit.b16``) is kept
+    whole where ``base`` has it at that level: ``models.vit.b16.batch_size`` -> models / vit.b16 /
+    batch_size."""
+    out = {}
+    for key, value in overrides.items():
+        *parents, last = _split_dotted(str(key), base)
+        for part in reversed(parents + [last]):
+            value = {part: value}
+        out = _merge(out, value)
+    return out
+
+
+def _split_dotted(key: str, node) -> list[str]:
+    """The path of keys that the dotted ``key`` names under ``node`` (longest existing name first)."""
+    node = node if isinstance(node, dict) else {}
+    if key in node or "." not in key:
+        return [key]
+    parts = key.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:i])
+        if head in node:
+            return [head, *_split_dotted(".".join(parts[i:]), node[head])]
+    return [parts[0], *_split_dotted(".".join(parts[1:]), {})]
+
+
+def parse_overrides(items) -> dict:
+    """``KEY=VALUE`` words (as Snakemake's ``--config`` takes them) as a mapping, each value read
+    as YAML (``50`` an int, ``[a, b]`` a list, ``true`` a bool)."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"config override {item!r}: expected KEY=VALUE (e.g. rsa.n_bootstrap=50)")
+        try:
+            out[key] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            out[key] = text
+    return out
