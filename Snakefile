@@ -16,7 +16,7 @@ from brainalign.run_warnings import print_run_warnings
 RUN_STARTED = time.time()  # this run's logs are those written since (their warnings: onsuccess, onerror)
 # The default study, unless a study config is given with --configfile: that one replaces it whole
 # (Snakemake would otherwise merge it into the default and run both studies). --config key=value
-# still overrides single keys of either, nested ones with dots (--config rsa.n_bootstrap=50).
+# still overrides single keys of either, nested ones as a mapping (--config 'rsa={n_bootstrap: 50}').
 CONFIG_FILES = workflow.overwrite_configfiles or ["config/config.yaml"]
 if not workflow.overwrite_configfiles:
 

@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
                                       "the former name of 'check'")
         s.add_argument("files", type=Path, nargs="+", metavar="CONFIG")
         s.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
-                       help="overrides as Snakemake's --config takes them (rsa.n_bootstrap=50)")
+                       help="overrides as Snakemake's --config takes them (seed=3 \"rsa={n_bootstrap: 50}\")")
         s.add_argument("--schema", type=Path, default=SCHEMA_PATH,
                        help="the config schema (default: the project's config/schema.yaml)")
     return p

@@ -21,7 +21,7 @@ from snakemake_interface_logger_plugins.common import LogEvent
 CHATTER = re.compile(r"^(Building DAG of jobs|Using shell:|Provided (cores|resources)|Rules claiming more threads|"
                      r"Select jobs to execute|Execute \d+ jobs|Assuming unrestricted shared filesystem|"
                      r"host:|Job stats:|Singularity containers|Conda environments|Removing temporary output|"
-                     r"Touching output file|Storing output in storage|Waiting at most|\s*$)")
+                     r"Touching output file|Storing output in storage|Waiting at most|Workflow defines that rule|\s*$)")
 
 
 def finished_line(done: int, total: int, rule: str, outputs, when: float | None = None) -> str:
@@ -69,12 +69,13 @@ class LogHandler(LogHandlerBase):
                      for j in self.finished]
             self.finished.clear()
             return "\n".join(lines)
-        if event in (LogEvent.SHELLCMD, LogEvent.RUN_INFO, LogEvent.GROUP_INFO, LogEvent.RESOURCES_INFO):
+        if event in (LogEvent.SHELLCMD, LogEvent.RUN_INFO, LogEvent.GROUP_INFO, LogEvent.RESOURCES_INFO,
+                     LogEvent.WORKFLOW_STARTED):
             return None if not (event == LogEvent.SHELLCMD and self.common_settings.printshellcmds) else \
                 self.format(record)
         if not self.default_filter.filter(record):
             return None
-        if event is None and record.levelno <= INFO and CHATTER.match(str(record.msg or "")):
+        if event is None and record.levelno <= INFO and CHATTER.match(str(record.msg or "").strip()):
             return None
         return self.format(record)
 
