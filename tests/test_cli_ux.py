@@ -8,8 +8,11 @@ default terminal shows one line per finished job and no stage config as JSON.
 from __future__ import annotations
 
 import copy
+import io
+import logging
 import os
 import re
+import sys
 import time
 
 import pytest
@@ -18,6 +21,7 @@ import yaml
 from brainalign import cli, config, store
 from brainalign.config import shared_data_dir
 from brainalign.configfile import load_config_file, typed_overrides
+from brainalign.progress import progress
 from brainalign.run_warnings import run_warnings
 from brainalign.stage_spec import complete_entry, complete_spec
 from study_runner import PROJECT, TEST_CONFIG, snakemake
@@ -136,3 +140,20 @@ def test_default_terminal_is_one_line_per_job_without_json(stimuli_run):
     text = out.stdout + out.stderr
     assert re.search(rf"\] 1/1 stimuli: {re.escape(str(results / 'stimuli' / 'shapes.zarr'))}", text), text
     assert "--spec" not in text and '{"' not in text and "rule stimuli:" not in text
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_and_not_when_quiet(monkeypatch, caplog):
+    items = [1, 2, 3]
+    assert progress(items, desc="x", unit="it") is items  # pytest's stderr is no terminal
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    caplog.set_level(logging.INFO, logger="brainalign")  # as `brainalign <stage>` sets it
+    assert list(progress(items, desc="features", unit="batch")) == items
+    assert "features:   0%" in terminal.getvalue() and "0/3" in terminal.getvalue()
+    caplog.set_level(logging.WARNING, logger="brainalign")
+    assert progress(items, desc="x", unit="it") is items

@@ -33,6 +33,7 @@ import numpy as np
 import xarray as xr
 
 from .. import store
+from ..progress import progress
 from ..metrics.backend import get_backend
 from ..metrics.cv_splits import make_splits, outer_splits
 from ..metrics.regression_scores import column_pearson_r, column_r2
@@ -226,12 +227,13 @@ def encode_rois(spec: dict, rois: dict[str, tuple], *, brain, features, labels: 
             raise ValueError(f"{brain}: ROI {roi!r} holds other trials than the first ROI")
     design = Design(spec, trials, where=str(brain))
     fits = {}
-    for layer in store.layer_names(features):  # each layer is read and decomposed once, then used for every ROI
+    layers = store.layer_names(features)  # each layer is read and decomposed once, then used for every ROI
+    for layer in progress(layers, desc="layers", unit="layer"):
         feats = store.open_dataset(features, group=layer)
         scaled = scaled_features(feats.features.values)
         fits[layer] = LayerFit(scaled[rows_for(design.stimulus_ids, feats, where=str(features))], design, spec)
     groups = {}
-    for roi, (ds, betas) in rois.items():
+    for roi, (ds, betas) in progress(rois.items(), total=len(rois), desc="ROIs", unit="ROI"):
         results = encode_roi(betas, fits)
         for layer, res in results.items():
             log.info("%s %s %s: mean r = %.3f", "/".join(labels.values()), roi, layer, np.nanmean(res["r"]))
