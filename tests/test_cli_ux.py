@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import logging
 import os
 import re
@@ -157,3 +158,19 @@ def test_progress_bar_only_on_a_terminal_and_not_when_quiet(monkeypatch, caplog)
     assert "features:   0%" in terminal.getvalue() and "0/3" in terminal.getvalue()
     caplog.set_level(logging.WARNING, logger="brainalign")
     assert progress(items, desc="x", unit="it") is items
+
+
+def test_a_stage_runs_by_hand_from_an_empty_spec(tmp_path):
+    stimuli, features = tmp_path / "stimuli.zarr", {}
+    assert cli.main(["stimuli", "--spec", '{"kind": "shapes", "image_size": 8, "colours": ["red"], "sizes": ["large"]}',
+                     "--out", str(stimuli)]) == 0
+    for name, seed in (("a", 1), ("b", 2)):
+        features[name] = tmp_path / f"{name}.zarr"
+        model = {"source": "random", "input": "image", "layers": ["embedding"], "n_units": 6, "seed": seed}
+        assert cli.main(["features", "--spec", json.dumps(model), "--stimuli", str(stimuli),
+                         "--out", str(features[name])]) == 0
+    out = tmp_path / "similarity.zarr"
+    assert cli.main(["similarity", "--spec", "{}", "--features", *(f"{k}={v}" for k, v in features.items()),
+                     "--out", str(out)]) == 0
+    metrics = RAW_SCHEMA["properties"]["similarity"]["properties"]["metrics"]["default"]
+    assert list(store.open_dataset(out)["metric"].values) == metrics
