@@ -3,30 +3,33 @@
 # Every stage writes one Zarr store under `results_dir`; see README.md and ../shared/DESIGN.md.
 
 import os
+import time
 from pathlib import Path
 
-from brainalign.config import ConfigError, validate_config
-from brainalign.configfile import load_config_file
+from brainalign.configfile import check_config_files
 from brainalign.input_manifest import InputManifests
 from brainalign.plan import StudyPlan
 from brainalign.results_lock import ResultsLock, remove_temporaries
+from brainalign.run_warnings import print_run_warnings
 
 
+RUN_STARTED = time.time()  # this run's logs are those written since (their warnings: onsuccess, onerror)
 # The default study, unless a study config is given with --configfile: that one replaces it whole
 # (Snakemake would otherwise merge it into the default and run both studies). --config key=value
-# still overrides single keys of either. Snakemake reads config files leniently (a key given twice
-# keeps the last): they are read again strictly, so that a duplicate key or a syntax error is an
-# error naming its file and line.
-for config_path in workflow.overwrite_configfiles or ["config/config.yaml"]:
-    load_config_file(config_path)
+# still overrides single keys of either, nested ones as a mapping (--config 'rsa={n_bootstrap: 50}').
+CONFIG_FILES = workflow.overwrite_configfiles or ["config/config.yaml"]
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 
 
-# Validate before anything is planned: an unknown key, a wrong type or a missing file is an error
-# that names the key, and no job starts.
-config.update(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
+# `brainalign check` before anything is planned: the files read again strictly (Snakemake keeps the
+# last of a key given twice; here it is an error naming its file and line), the overrides applied,
+# and an unknown key, a wrong type or a missing file an error that names the key; no job starts.
+STUDY = check_config_files(CONFIG_FILES, Path(workflow.basedir) / "config" / "schema.yaml",
+                           overrides=workflow.config_settings.config)
+config.clear()
+config.update(STUDY)
 PLAN = StudyPlan(config)
 MANIFESTS = InputManifests(config)  # external files as inputs, through manifests of their contents
 MANIFESTS.write_all()
@@ -35,7 +38,8 @@ RESULTS_LOCK = ResultsLock(R)  # one run at a time in results_dir, from whatever
 
 
 # Snakemake keeps one handler of each kind: these hold the results lock for the run, clean up after
-# killed stages, and keep failed jobs' previous stores (rules/safety.smk).
+# killed stages, keep failed jobs' previous stores (rules/safety.smk), and repeat at the end the
+# warnings that stages logged in this run.
 onstart:
     RESULTS_LOCK.acquire()
     for path in remove_temporaries(R):
@@ -45,11 +49,13 @@ onstart:
 
 onsuccess:
     RESULTS_LOCK.release()
+    print_run_warnings(f"{R}/logs", RUN_STARTED)
 
 
 onerror:
     mark_unfinished_updates_incomplete()
     RESULTS_LOCK.release()
+    print_run_warnings(f"{R}/logs", RUN_STARTED)
 
 report: "report/workflow.rst"
 

@@ -17,7 +17,7 @@ rule banded:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/banded/{dataset}_sub-{sub}_{name}.log",
+        f"{R}/logs/banded/{{dataset}}_sub-{{sub}}_{{name}}.log",
     threads: 1
     resources:
         mem_mb=mem_mb(1000, 6),

@@ -23,7 +23,7 @@ if CURVES:
         conda:
             "../envs/brainalign.yaml"
         log:
-            "logs/curves/similarity_{stimset}.log",
+            f"{R}/logs/curves/similarity_{{stimset}}.log",
         benchmark:
             f"{R}/benchmarks/curves/similarity_{{stimset}}.tsv"
         resources:
@@ -52,7 +52,7 @@ if CURVES:
         conda:
             "../envs/brainalign.yaml"
         log:
-            "logs/curves/{method}_{dataset}_sub-{sub}_{model}.log",
+            f"{R}/logs/curves/{{method}}_{{dataset}}_sub-{{sub}}_{{model}}.log",
         benchmark:
             f"{R}/benchmarks/curves/{{method}}_{{dataset}}_sub-{{sub}}_{{model}}.tsv"
         threads: cpus(1, 4)
@@ -75,7 +75,7 @@ if CURVES:
         conda:
             "../envs/brainalign.yaml"
         log:
-            "logs/curves/summarize.log",
+            f"{R}/logs/curves/summarize.log",
         resources:
             mem_mb=mem_mb(1000, 2),
             runtime=10,
@@ -96,7 +96,7 @@ if CURVES:
         conda:
             "../envs/brainalign.yaml"
         log:
-            "logs/figure/curves/{curve}.log",
+            f"{R}/logs/figure/curves/{{curve}}.log",
         resources:
             mem_mb=2000,
             runtime=10,

@@ -10,7 +10,7 @@ rule decode:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/decode/{dataset}_sub-{sub}.log",
+        f"{R}/logs/decode/{{dataset}}_sub-{{sub}}.log",
     threads: 1
     resources:
         mem_mb=2000,

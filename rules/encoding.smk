@@ -37,7 +37,7 @@ rule encoding:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/encoding/{dataset}_sub-{sub}_{model}.log",
+        f"{R}/logs/encoding/{{dataset}}_sub-{{sub}}_{{model}}.log",
     benchmark:
         f"{R}/benchmarks/encoding/{{dataset}}_sub-{{sub}}_{{model}}.tsv"
     wildcard_constraints:
@@ -64,7 +64,7 @@ rule encoding_part:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/encoding_part/{dataset}_sub-{sub}_{model}_{part}.log",
+        f"{R}/logs/encoding_part/{{dataset}}_sub-{{sub}}_{{model}}_{{part}}.log",
     benchmark:
         f"{R}/benchmarks/encoding_part/{{dataset}}_sub-{{sub}}_{{model}}_{{part}}.tsv"
     wildcard_constraints:

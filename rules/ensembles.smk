@@ -25,7 +25,7 @@ rule train:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/train/{ensemble}/snr-{snr}_n-{n_train}_w-{width}_seed-{member_seed}.log",
+        f"{R}/logs/train/{{ensemble}}/snr-{{snr}}_n-{{n_train}}_w-{{width}}_seed-{{member_seed}}.log",
     threads: 1
     resources:
         mem_mb=mem_mb(2000, 4),
@@ -49,7 +49,7 @@ rule ensembles:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/ensembles/{ensemble}.log",
+        f"{R}/logs/ensembles/{{ensemble}}.log",
     resources:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime_min(10, 60),
@@ -74,7 +74,7 @@ rule ensembles_summary:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/ensembles_summary.log",
+        f"{R}/logs/ensembles_summary.log",
     resources:
         mem_mb=2000,
         runtime=10,

@@ -11,7 +11,7 @@ rule features:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/features/{stimset}_{model}.log",
+        f"{R}/logs/features/{{stimset}}_{{model}}.log",
     threads: cpus(2, 2)
     resources:
         mem_mb=mem_mb(4000, 4),

@@ -21,7 +21,7 @@ rule fmri:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/fmri/{dataset}_sub-{sub}.log",
+        f"{R}/logs/fmri/{{dataset}}_sub-{{sub}}.log",
     resources:
         mem_mb=mem_mb(2000, 20, within=("bids", "sub-{sub}")),
         runtime=runtime_min(15, 120, within=("bids", "sub-{sub}")),
@@ -48,7 +48,7 @@ rule fmri_betas:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/fmri/{dataset}_sub-{sub}.log",
+        f"{R}/logs/fmri/{{dataset}}_sub-{{sub}}.log",
     resources:
         # one betas file at a time: memory grows with the largest file, not with the session count
         mem_mb=lambda wc, input, attempt: math.ceil(

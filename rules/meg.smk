@@ -31,7 +31,7 @@ rule simulate_meg:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/simulate_meg/{dataset}_sub-{sub}.log",
+        f"{R}/logs/simulate_meg/{{dataset}}_sub-{{sub}}.log",
     resources:
         mem_mb=2000,
         runtime=10,
@@ -60,7 +60,7 @@ rule meg:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/meg/{dataset}_sub-{sub}.log",
+        f"{R}/logs/meg/{{dataset}}_sub-{{sub}}.log",
     resources:
         mem_mb=4000,
         runtime=30,
@@ -82,7 +82,7 @@ rule meg_align:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/meg_align/{dataset}_sub-{sub}_{model}.log",
+        f"{R}/logs/meg_align/{{dataset}}_sub-{{sub}}_{{model}}.log",
     resources:
         mem_mb=4000,
         runtime=30,
@@ -107,7 +107,7 @@ rule meg_summarize:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/meg_summarize.log",
+        f"{R}/logs/meg_summarize.log",
     resources:
         mem_mb=2000,
         runtime=10,

@@ -20,7 +20,7 @@ rule probe:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/probe/{stimset}_{model}.log",
+        f"{R}/logs/probe/{{stimset}}_{{model}}.log",
     threads: 1
     resources:
         mem_mb=mem_mb(1000, 3),
@@ -60,7 +60,7 @@ if "probe" in config:
         conda:
             "../envs/brainalign.yaml"
         log:
-            "logs/probe_compare.log",
+            f"{R}/logs/probe_compare.log",
         resources:
             mem_mb=mem_mb(1000, 2),
             runtime=runtime_min(10, 10),

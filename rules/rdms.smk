@@ -13,7 +13,7 @@ rule rdms:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/rdms/{dataset}_sub-{sub}.log",
+        f"{R}/logs/rdms/{{dataset}}_sub-{{sub}}.log",
     resources:
         mem_mb=mem_mb(1000, 4),
         runtime=10,

@@ -19,7 +19,7 @@ rule summarize:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/summarize.log",
+        f"{R}/logs/summarize.log",
     resources:
         mem_mb=mem_mb(1000, 2),
         runtime=runtime_min(5, 10),
@@ -41,7 +41,7 @@ rule figure_score_by_layer:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/figure/score_by_layer.log",
+        f"{R}/logs/figure/score_by_layer.log",
     resources:
         mem_mb=2000,
         runtime=10,
@@ -64,7 +64,7 @@ rule figure_rdms:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/figure/rdms_{dataset}.log",
+        f"{R}/logs/figure/rdms_{{dataset}}.log",
     resources:
         mem_mb=2000,
         runtime=10,
@@ -87,7 +87,7 @@ rule figure_brain_map:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/figure/brain_map_{dataset}.log",
+        f"{R}/logs/figure/brain_map_{{dataset}}.log",
     resources:
         mem_mb=2000,
         runtime=10,
@@ -113,7 +113,7 @@ rule figure_model_similarity:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/figure/{kind}.log",
+        f"{R}/logs/figure/{{kind}}.log",
     resources:
         mem_mb=2000,
         runtime=10,

@@ -12,7 +12,7 @@ rule rsa:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/rsa/{dataset}_sub-{sub}_{model}.log",
+        f"{R}/logs/rsa/{{dataset}}_sub-{{sub}}_{{model}}.log",
     benchmark:
         f"{R}/benchmarks/rsa/{{dataset}}_sub-{{sub}}_{{model}}.tsv"
     threads: cpus(1, 4)

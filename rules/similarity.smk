@@ -12,7 +12,7 @@ rule similarity:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/similarity/{stimset}.log",
+        f"{R}/logs/similarity/{{stimset}}.log",
     resources:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime_min(10, 60),

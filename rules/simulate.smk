@@ -18,7 +18,7 @@ rule simulate:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/simulate/{dataset}.log",
+        f"{R}/logs/simulate/{{dataset}}.log",
     resources:
         mem_mb=mem_mb(2000, 4),
         runtime=runtime_min(10, 30),

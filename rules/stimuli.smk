@@ -11,7 +11,7 @@ rule stimuli:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/stimuli/{stimset}.log",
+        f"{R}/logs/stimuli/{{stimset}}.log",
     resources:
         mem_mb=1000,
         runtime=10,

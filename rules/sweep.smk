@@ -15,7 +15,7 @@ rule sweep:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/sweep.log",
+        f"{R}/logs/sweep.log",
     resources:
         mem_mb=1000,
         runtime=10,
@@ -37,7 +37,7 @@ rule figure_sweep:
     conda:
         "../envs/brainalign.yaml"
     log:
-        "logs/figure/sweep_{sweep}.log",
+        f"{R}/logs/figure/sweep_{{sweep}}.log",
     resources:
         mem_mb=2000,
         runtime=10,

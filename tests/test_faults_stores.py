@@ -230,7 +230,7 @@ def test_forced_encoding_on_a_store_with_a_deleted_chunk_fails_naming_it(study_c
     out = snakemake(str(results / ENCODING), "--forcerun", "encoding", results=results,
                     configfile=config, check=False)
     assert out.returncode != 0
-    log = (Path(__file__).parents[1] / "logs" / "encoding" / "sim_sub-01_cnn.log").read_text()
+    log = (results / "logs" / "encoding" / "sim_sub-01_cnn.log").read_text()
     assert f"damaged store {results / FEATURES}" in log and "delete" in log
 
 

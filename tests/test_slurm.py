@@ -120,7 +120,7 @@ exec {real} "$@"
     t0 = time.time()
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0 - 1))
     first = _slurm_snakemake(cluster, results, "--keep-going", path_first=fake.parent)
-    failed_log = (PROJECT / FAILING[1]).read_text()
+    failed_log = (results / FAILING[1]).read_text()
     t1 = time.time()
     first_jobs = _sacct(cluster, since)
     second = _slurm_snakemake(cluster, results)

@@ -1,8 +1,10 @@
 """The ``brainalign`` command line: one subcommand per stage, as the rules call them.
 
-Every stage takes its resolved config section as JSON (``--spec``), its input paths, and the
-output path; it can be run by hand on the same paths. ``brainalign layers`` lists a model's
-layers with their output shapes; ``brainalign fetch-models`` downloads a study's hub weights.
+Every stage takes its config section as JSON (``--spec``; ``brainalign <stage> --help`` lists its
+keys and defaults, and keys left out take those defaults), its input paths, and the output path; it
+can be run by hand on the same paths. ``brainalign layers`` lists a model's layers;
+``brainalign check CONFIG`` validates a study config; ``brainalign fetch-models`` downloads a
+study's hub weights.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import sys
 from pathlib import Path
 
 from .errors import NAMED, describe
+from .schema import SCHEMA_PATH
+from .stage_spec import complete_spec, spec_help
 from .stages.figure import KINDS as FIGURE_KINDS
 
 
@@ -38,8 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     def stage(name, help_):
-        s = sub.add_parser(name, help=help_)
-        s.add_argument("--spec", type=_json, required=True, help="the stage's resolved config (JSON)")
+        s = sub.add_parser(name, help=help_, description=help_, epilog=spec_help(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        s.add_argument("--spec", type=_json, required=True,
+                       help="the stage's config as JSON (keys below; missing keys take their defaults)")
         s.add_argument("--seed", type=int, default=0, help="seed of every random step")
         s.add_argument("--out", type=Path, required=True, help="output store (or folder)")
         return s
@@ -137,20 +143,32 @@ def _parser() -> argparse.ArgumentParser:
                    help="stimulus id of the 1-based 73k image id nsd_id (default nsd{nsd_id:05d}: nsd02951)")
     s.add_argument("--out", type=Path, required=True, help="the trial table to write (TSV)")
 
-    s = sub.add_parser("layers", help="list a model's layers and their output shapes")
-    s.add_argument("--spec", type=_json, required=True, help="the model's config entry (JSON)")
-    s.add_argument("--stimuli", type=Path, required=True, help="a stimulus store (one batch is used)")
+    s = sub.add_parser("layers", help="list a model's layers (names and module types; output shapes with --stimuli)",
+                       description="List the layers of a model: from a study config and a model name "
+                                   "(brainalign layers --config config/config.yaml --model cnn), or a model entry "
+                                   "(--spec JSON). The config is not validated, so that layer names can be looked "
+                                   "up while its 'layers' are still wrong.")
+    model = s.add_mutually_exclusive_group(required=True)
+    model.add_argument("--config", type=Path, help="a study config file (with --model)")
+    model.add_argument("--spec", type=_json, help="the model's config entry (JSON)")
+    s.add_argument("--model", help="the model's name under 'models' in --config")
+    s.add_argument("--stimuli", type=Path, help="a stimulus store: also run one batch and print each layer's output shape")
 
     s = sub.add_parser("fetch-models", help="download the hub weights the models of a study name (Hugging Face "
                                             "hub ids, torchvision weights, open_clip tags) into the local caches "
                                             "($HF_HOME, $TORCH_HOME) that the jobs read offline")
     s.add_argument("files", type=Path, nargs="+", metavar="CONFIG", help="study config files, merged in order")
 
-    s = sub.add_parser("check-config", help="read study config files strictly (line and column of a YAML "
-                                            "error, duplicate keys) and validate them, merged in order")
-    s.add_argument("files", type=Path, nargs="+", metavar="CONFIG")
-    s.add_argument("--schema", type=Path, default=Path(__file__).resolve().parents[2] / "config" / "schema.yaml",
-                   help="the config schema (default: the project's config/schema.yaml)")
+    for name in ("check", "check-config"):  # check-config: the former name
+        s = sub.add_parser(name, help="validate a study config without running it: files read strictly (line and "
+                                      "column of a YAML error, duplicate keys), merged in order, checked against "
+                                      "config/schema.yaml (as the Snakefile does)" if name == "check" else
+                                      "the former name of 'check'")
+        s.add_argument("files", type=Path, nargs="+", metavar="CONFIG")
+        s.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                       help="overrides as Snakemake's --config takes them (seed=3 \"rsa={n_bootstrap: 50}\")")
+        s.add_argument("--schema", type=Path, default=SCHEMA_PATH,
+                       help="the config schema (default: the project's config/schema.yaml)")
     return p
 
 
@@ -172,10 +190,10 @@ def main(argv=None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    if args.stage == "check-config":
-        from .configfile import check_config_files
+    if args.stage in ("check", "check-config"):
+        from .configfile import check_config_files, parse_overrides
 
-        cfg = check_config_files(args.files, args.schema)
+        cfg = check_config_files(args.files, args.schema, overrides=parse_overrides(args.config))
         print(f"config OK: {len(cfg['stimuli'])} stimulus sets, {len(cfg['models'])} models, "
               f"{len(cfg['datasets'])} datasets; results in {cfg['results_dir']}")
         return
@@ -186,11 +204,9 @@ def _run(args: argparse.Namespace) -> None:
             print(line, flush=True)
         return
     if args.stage == "layers":
-        from . import store
-        from .models.extract import list_layers
+        from .layers_cli import print_layers
 
-        for name, shape in list_layers(args.spec, store.open_dataset(args.stimuli)):
-            print(f"{name}\t{tuple(shape)}")
+        print_layers(args)
         return
     if args.stage == "nsd-trials":
         from . import store
@@ -206,7 +222,7 @@ def _run(args: argparse.Namespace) -> None:
     for key in ("features", "similarity", "ensembles"):
         if isinstance(kwargs.get(key), list):
             kwargs[key] = dict(kwargs[key])
-    module.run(args.spec, out=args.out, seed=args.seed, **kwargs)
+    module.run(complete_spec(args.stage, args.spec), out=args.out, seed=args.seed, **kwargs)
 
 
 if __name__ == "__main__":

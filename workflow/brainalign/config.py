@@ -14,37 +14,23 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import sweeps
+from . import schema, sweeps
 from .config_checks import check_study, layer_selected
 from .ensemble_config import resolve_ensembles
 
-DEFAULTS = {
-    "results_dir": "results",
-    "allow_results_outside": False,
-    "shared_data": "../shared/data",
-    "encoding": {"alphas": [0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6], "inner_folds": 3,
-                 "backend": "numpy", "target_batch_size": 4096, "unit_jobs": 1},
-    "rsa": {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": 100},
-    "similarity": {"metrics": ["cka_linear", "mutual_knn"]},
-    "time_resolved": {"window": 1, "latency_window": [0.0, 0.5], "ci": 0.95, "outer_folds": 5},
-    "inference": {"n_bootstrap": 1000, "n_permutations": 10000, "ci": 0.95},
-}
-MODEL_DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
-GLM_DEFAULTS = {"method": "lsa", "hrf_model": "glover", "drift_model": "cosine", "high_pass": 0.01,
-                "noise_model": "ar1", "stimulus_column": "stimulus_id", "drop_unknown": False}
+# Defaults: the `default` annotations of config/schema.yaml (brainalign.schema), the one source.
+DEFAULTS = schema.defaults(schema.load_schema())
+MODEL_DEFAULTS = schema.defaults(schema.node("$defs", "model"))
+GLM_DEFAULTS = schema.defaults(schema.node("datasets", "*", "glm"))
+DECODING_DEFAULTS = schema.defaults(schema.node("decoding"))
+SIMULATION_DEFAULTS = schema.defaults(schema.node("datasets", "*", "simulate"))
+MEG_DEFAULTS = {k: schema.node("datasets", "*", k)["default"] for k in ("datatype", "drop_unknown", "average")}
+MEG_SIMULATION_DEFAULTS = schema.defaults(schema.node("datasets", "*", "simulate_meg"))
+# Sections that are off when absent keep their defaults here (a schema default would switch them on).
 CURVES_DEFAULTS = {"subsets": 5, "methods": ["similarity", "rsa", "encoding"], "n_bootstrap": 100, "ci": 0.95}
-DECODING_DEFAULTS = {"classifier": "logistic_regression", "C": 1.0, "standardize": True}
 PROBE_DEFAULTS = {"Cs": [0.01, 0.1, 1.0, 10.0, 100.0], "outer_folds": 5, "inner_folds": 3, "shots": [1, 5],
                   "n_draws": 50, "fewshot_C": 1.0, "standardize": True, "ci": 0.95, "method": "pearson",
                   "n_permutations": 1000, "n_bootstrap": 1000}
-SIMULATION_DEFAULTS = {"runs": 4, "repeats": 2, "tr": 2.0, "trial_interval": 4.0,
-                       "stimulus_duration": 1.0, "jitter": 1.0, "snr": 1.0, "grid": [14, 7, 7],
-                       "roi_size": 5, "voxel_size": 3.0}
-MEG_DEFAULTS = {"datatype": "meg", "drop_unknown": False, "average": True}
-MEG_SIMULATION_DEFAULTS = {"montage": "biosemi32", "sfreq": 200.0, "runs": 1, "repeats": 2, "snr": 1.0,
-                           "width": 0.03, "white_fraction": 0.5, "noise_length": 0.05, "noise_timescale": 0.05,
-                           "common_amplitude": 1.0, "line_freq": 50.0, "line_amplitude": 0.5, "amplitude": 5e-6,
-                           "trial_interval": 0.8, "jitter": 0.2}
 # Keys that belong to one modality only: given for the other, they are an error naming the key.
 FMRI_ONLY = ("layout", "derivatives", "space", "res", "bold", "confounds", "rois", "simulate", "glm", "betas",
              "trials")

@@ -3,8 +3,9 @@
 
 Plain YAML keeps the last of two equal keys (a second ``rsa:`` block silently replaces the first);
 here it is an error naming both lines. Snakemake reads ``--configfile`` itself, leniently: the
-Snakefile reads the same files again with :func:`load_config_file` before validating them, and
-``brainalign check-config FILE...`` does the same from the command line.
+Snakefile checks the same files again with :func:`check_config_files`, as ``brainalign check
+FILE...`` does from the command line. A ``--config`` override of a nested key is given as a
+mapping (``rsa={n_bootstrap: 50}``; Snakemake refuses dots in a key): :func:`typed_overrides`.
 """
 
 from __future__ import annotations
@@ -71,10 +72,47 @@ def load_config_file(path) -> dict:
     return data
 
 
-def check_config_files(paths, schema_path) -> dict:
-    """The study config of the files ``paths`` (later ones update earlier ones), read strictly
-    and validated; raises :class:`ConfigError` naming the file and line, or the key, at fault."""
+def check_config_files(paths, schema_path, overrides=None) -> dict:
+    """The study config of the files ``paths`` (later ones update earlier ones) with ``overrides``
+    (``--config`` values, nested ones typed by :func:`typed_overrides`), read strictly and validated;
+    raises :class:`ConfigError` naming the file and line, or the key, at fault."""
     config = {}
     for path in paths:
         config = _merge(config, load_config_file(path))  # later files update earlier ones, as in Snakemake
+    config = _merge(config, typed_overrides(dict(overrides or {})))
     return validate_config(config, schema_path)
+
+
+def typed_overrides(overrides: dict) -> dict:
+    """Snakemake's ``--config`` values with the leaves of nested ones typed: Snakemake reads
+    ``rsa={n_bootstrap: 50}`` with YAML's base loader, every leaf a string (``"50"``); here each such
+    string is read again as YAML (``50``). A top-level value Snakemake has typed already."""
+    def typed(value):
+        if isinstance(value, dict):
+            return {k: typed(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        if isinstance(value, str):
+            try:
+                return yaml.safe_load(value) if value else value
+            except yaml.YAMLError:
+                return value
+        return value
+
+    return {k: typed(v) if isinstance(v, (dict, list)) else v for k, v in overrides.items()}
+
+
+def parse_overrides(items) -> dict:
+    """``KEY=VALUE`` words (as Snakemake's ``--config`` takes them) as a mapping, each value read
+    as YAML (``50`` an int, ``[a, b]`` a list, ``{n_bootstrap: 50}`` a mapping)."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key or "." in key:
+            raise ConfigError(f"config override {item!r}: expected KEY=VALUE with a top-level key; a nested "
+                              f"key as a mapping, e.g. rsa='{{n_bootstrap: 50}}'")
+        try:
+            out[key] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            out[key] = text
+    return out

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..progress import progress
 from ..stimuli import stimulus_coords
 from ..store import StreamingStore
 from .adapter import LoadedModel
@@ -156,7 +157,8 @@ def extract_features(spec: Mapping, stimuli: xr.Dataset, out_path, *, params: Ma
                            reducer_for=reducer_for, attrs_for=lambda *a: _layer_attrs(run, *a),
                            block_bytes=block_bytes, on_commit=on_commit,
                            stimulus_coords=stimulus_coords(stimuli)) as writer:
-            for start in range(store.rows_done, n, batch_size):
+            starts = range(store.rows_done, n, batch_size)
+            for start in progress(starts, desc="features", unit="batch"):
                 rows = slice(start, min(start + batch_size, n))
                 writer.add(start, run(stimulus_rows(stimuli, model.input_kind, rows)))
     store.set_attrs(None, _jsonable({

@@ -38,6 +38,7 @@ import xarray as xr
 
 from .. import store
 from ..added_noise import noise_for
+from ..progress import progress
 from ..metrics.backend import get_backend
 from ..metrics.cv_splits import make_splits, outer_splits
 from ..metrics.regression_scores import column_pearson_r, column_r2
@@ -232,13 +233,14 @@ def encode_rois(spec: dict, rois: dict[str, tuple], *, brain, features, labels: 
             raise ValueError(f"{brain}: ROI {roi!r} holds other trials than the first ROI")
     design = Design(spec, trials, where=str(brain))
     fits = {}
-    for layer in store.layer_names(features):  # each layer is read and decomposed once, then used for every ROI
+    layers = store.layer_names(features)  # each layer is read and decomposed once, then used for every ROI
+    for layer in progress(layers, desc="layers", unit="layer"):
         feats = store.open_dataset(features, group=layer)
         noise = noise_for(spec, "features", f"{spec.get('model', '')}/{layer}")
         scaled = scaled_features(feats.features.values if noise is None else noise(feats.features.values))
         fits[layer] = LayerFit(scaled[rows_for(design.stimulus_ids, feats, where=str(features))], design, spec)
     groups = {}
-    for roi, (ds, betas) in rois.items():
+    for roi, (ds, betas) in progress(rois.items(), total=len(rois), desc="ROIs", unit="ROI"):
         results = encode_roi(betas, fits)
         for layer, res in results.items():
             log.info("%s %s %s: mean r = %.3f", "/".join(labels.values()), roi, layer, np.nanmean(res["r"]))
