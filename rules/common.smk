@@ -82,3 +82,31 @@ def cpus(base, gib_per_cpu, most=16, **which):
     """Threads (under SLURM: --cpus-per-task): `base`, plus one per `gib_per_cpu` GiB of input,
     at most `most` (and never more than --cores)."""
     return lambda wildcards, input: min(most, base + int(input_mb(input, wildcards, **which) / 1024 / gib_per_cpu))
+
+
+# ------------------------------------------------------------------ stage specs and inputs
+def _generating_features(wc):
+    """Features stores of the models that drive the simulated ROIs of a dataset."""
+    spec = config["datasets"][wc.dataset]
+    models = sorted({gen["model"] for gen in spec["simulate"]["rois"].values()})
+    return {m: PLAN.features_store(spec["stimuli"], m) for m in models}
+
+
+def _meg_generating_features(wc):
+    """Features stores of the models whose layers drive a simulated MEG dataset."""
+    spec = config["datasets"][wc.dataset]
+    models = sorted({gen["model"] for gen in spec["simulate_meg"]["layers"].values()})
+    return {m: PLAN.features_store(spec["stimuli"], m) for m in models}
+
+
+def _align_spec(wc):
+    """meg_align's config: the rsa, encoding and time_resolved sections (their keys are distinct)
+    and the store's labels."""
+    return as_json({**config["rsa"], **ENCODING_CONFIG, **config["time_resolved"], "dataset": wc.dataset,
+                    "subject": wc.sub, "model": wc.model})
+
+
+def encoding_spec(wc):
+    """The stage's config and the store's labels."""
+    return as_json({**ENCODING_CONFIG, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model,
+                    **PLAN.noise_spec(wc.dataset)})

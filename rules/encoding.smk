@@ -10,17 +10,15 @@ NO_SLASH = dict(dataset=r"[^/]+", sub=r"[^/]+", model=r"[^/]+")  # a part's path
 ENCODING_PART = f"{R}/encoding/{{dataset}}/sub-{{sub}}/{{model}}.parts/{{part}}.zarr"
 ENCODING_COMMAND = ("brainalign encoding --spec {params.spec:q} --seed {params.seed:q} --brain {input.brain:q} "
                     "--features {input.features:q}")
+ENCODING_SHELL = (  # one job, or the gathering of the parts
+    f"{ENCODING_COMMAND} --out {{output:q}} > {{log:q}} 2>&1" if UNIT_JOBS == 1 else
+    "brainalign gather --spec {params.spec:q} --seed {params.seed:q} --parts {input.parts:q} --out {output:q} "
+    "> {log:q} 2>&1")
 
 
 # the encoding section without `unit_jobs`, which only splits the work and is no part of the results,
 # and without `banded`, the models of rules/banded.smk
 ENCODING_CONFIG = {k: v for k, v in config["encoding"].items() if k not in ("unit_jobs", "banded")}
-
-
-def encoding_spec(wc):
-    """The stage's config and the store's labels."""
-    return as_json({**ENCODING_CONFIG, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model,
-                    **PLAN.noise_spec(wc.dataset)})
 
 
 rule encoding:
@@ -47,9 +45,7 @@ rule encoding:
         mem_mb=mem_mb(1000, 6) if UNIT_JOBS == 1 else mem_mb(1000, 3),
         runtime=runtime_min(10, 60) if UNIT_JOBS == 1 else runtime_min(5, 10),
     shell:
-        (ENCODING_COMMAND if UNIT_JOBS == 1 else
-         "brainalign gather --spec {params.spec:q} --seed {params.seed:q} --parts {input.parts:q}")
-        + " --out {output:q} > {log:q} 2>&1"
+        ENCODING_SHELL
 
 
 rule encoding_part:
@@ -75,4 +71,4 @@ rule encoding_part:
         mem_mb=mem_mb(1000, 6, split=("brain", UNIT_JOBS)),
         runtime=runtime_min(10, 60, split=("brain", UNIT_JOBS)),
     shell:
-        ENCODING_COMMAND + " --part {wildcards.part:q}/" + str(UNIT_JOBS) + " --out {output:q} > {log:q} 2>&1"
+        f"{ENCODING_COMMAND} --part {{wildcards.part:q}}/{UNIT_JOBS} --out {{output:q}} > {{log:q}} 2>&1"

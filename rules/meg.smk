@@ -3,20 +3,6 @@
 # about a second, less than starting a Python process with its imports.
 
 
-def _meg_generating_features(wc):
-    """Features stores of the models whose layers drive a simulated MEG dataset."""
-    spec = config["datasets"][wc.dataset]
-    models = sorted({gen["model"] for gen in spec["simulate_meg"]["layers"].values()})
-    return {m: PLAN.features_store(spec["stimuli"], m) for m in models}
-
-
-def _align_spec(wc):
-    """meg_align's config: the rsa, encoding and time_resolved sections (their keys are distinct)
-    and the store's labels."""
-    return as_json({**config["rsa"], **ENCODING_CONFIG, **config["time_resolved"], "dataset": wc.dataset,
-                    "subject": wc.sub, "model": wc.model})
-
-
 rule simulate_meg:
     """One subject's simulated EEG runs, driven by model layers at known latencies."""
     input:

@@ -1,10 +1,3 @@
-def _generating_features(wc):
-    """Features stores of the models that drive the simulated ROIs of a dataset."""
-    spec = config["datasets"][wc.dataset]
-    models = sorted({gen["model"] for gen in spec["simulate"]["rois"].values()})
-    return {m: PLAN.features_store(spec["stimuli"], m) for m in models}
-
-
 rule simulate:
     """Write the simulated BIDS dataset of a study whose generating layers are known."""
     input:
