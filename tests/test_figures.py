@@ -78,7 +78,7 @@ def test_score_by_layer_band_is_the_bootstrap_interval_of_the_subject_mean(study
                  & (curves.layer == "layer3")].iloc[0]
     pick = ((scores.method == "rsa") & (scores.roi == "object") & (scores.model == "resnet20")
             & (scores.layer == "layer3")).values
-    boot = scores.bootstrap.values[pick]
+    boot = scores.score_bootstrap.values[pick]
     boot = boot[:, np.isfinite(boot).all(0)]
     assert boot.shape == (2, 50)  # subjects x the RSA stage's samples
     assert (row.ci_low, row.ci_high) == pytest.approx(tuple(np.percentile(boot.mean(0), [2.5, 97.5])))

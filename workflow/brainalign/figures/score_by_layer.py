@@ -4,7 +4,7 @@ From the summary store ``scores.zarr`` (:mod:`brainalign.stages.summarize`), per
 method x metric x ROI x model x layer, over the ``S`` subjects:
 
 * line: ``mean_s score_s``;
-* band: the 2.5-97.5 percentile interval of ``mean_s bootstrap_s[b]`` over samples ``b`` (voxels
+* band: the 2.5-97.5 percentile interval of ``mean_s score_bootstrap_s[b]`` over samples ``b`` (voxels
   resampled for encoding, stimuli for RSA; each subject's ``b``-th sample averaged);
 * noise ceiling: ``mean_s ceiling_s``, a dashed line; for RSA a grey band from the lower
   (leave one subject out) to the upper ceiling.
@@ -38,8 +38,8 @@ def layer_curves(scores: xr.Dataset) -> pd.DataFrame:
     ``ci_low``/``ci_high`` (bootstrap of that mean), ``ceiling``/``ceiling_low`` (mean over
     subjects), ``depth`` (relative layer depth) and ``n_subjects``. R² entries are left out."""
     keep = scores.metric.values != "r2"
-    table = scores.drop_vars("bootstrap").isel(entry=keep).to_dataframe().reset_index(drop=True)
-    boots = scores.bootstrap.values[keep]
+    table = scores.drop_vars("score_bootstrap").isel(entry=keep).to_dataframe().reset_index(drop=True)
+    boots = scores.score_bootstrap.values[keep]
     rows = []
     for key, g in table.groupby(GROUP, sort=True):
         with warnings.catch_warnings():

@@ -3,12 +3,12 @@
 One *entry* is a dataset x subject x ROI x model x layer x method x metric. For each:
 
 * encoding, ``pearson_r`` / ``r2``: ``score`` = the mean over voxels of each voxel's mean over
-  held-out runs; ``bootstrap`` = that mean over voxels resampled with replacement
+  held-out runs; ``score_bootstrap`` = that mean over voxels resampled with replacement
   (:data:`N_VOXEL_BOOTSTRAP` resamples, seeded); ``ceiling`` = what the stimulus-driven signal
   itself would score, from each voxel's noise ceiling ``NC_v`` (percent of single-trial variance,
   stored by the fMRI stage): ``mean_v sqrt(NC_v / 100)`` for Pearson r (a perfect prediction
   ``s`` of ``y = s + e`` has ``r = sd(s) / sd(y)``) and ``mean_v NC_v / 100`` for R²;
-* RSA, the comparator (e.g. ``spearman``): ``score`` on all stimuli; ``bootstrap`` = the samples
+* RSA, the comparator (e.g. ``spearman``): ``score`` on all stimuli; ``score_bootstrap`` = the samples
   over stimuli stored by the RSA stage; ``ceiling`` / ``ceiling_low`` = the subject's upper and
   lower noise ceiling over the dataset's subjects (Nili et al. 2014, :func:`brainalign.metrics.
   rsa_stats.noise_ceiling`): its RDM compared with the pooled RDM of all subjects / of the others
@@ -19,10 +19,10 @@ One *entry* is a dataset x subject x ROI x model x layer x method x metric. For 
   of the accuracy at chance (see :mod:`brainalign.stages.decode`); these rows are in
   ``summary.csv`` only (no bootstrap samples, no ceiling).
 
-``ci_low``, ``ci_high`` are the 2.5 and 97.5 percentiles of ``bootstrap``. Outputs under ``out``:
+``ci_low``, ``ci_high`` are the 2.5 and 97.5 percentiles of ``score_bootstrap``. Outputs under ``out``:
 
 * ``scores.zarr``: ``score``, ``ci_low``, ``ci_high``, ``ceiling``, ``ceiling_low`` (entry) and
-  ``bootstrap`` (entry, bootstrap; NaN past an entry's own number of samples), entry labels as
+  ``score_bootstrap`` (entry, bootstrap; NaN past an entry's own number of samples), entry labels as
   coordinates: what the figures are drawn from;
 * ``summary.csv`` (and ``summary.html``, the same table for the report): one row per entry;
 * ``recovery.csv`` (simulated datasets only): per subject x ROI x method, which layer scored
@@ -115,13 +115,13 @@ def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
 def rsa_entries(path, ceilings: dict) -> list[dict]:
     """Entries of one RSA store (module docstring)."""
     labels = store.read_provenance(path)["params"]
-    ds = store.open_dataset(path)[["score", "bootstrap", "stimulus_id"]].load()  # not the RDMs
+    ds = store.open_dataset(path)[["score", "score_bootstrap", "stimulus_id"]].load()  # not the RDMs
     entries = []
     for ri, roi in enumerate(ds.roi.values.astype(str)):
         low, up = ceilings[labels["dataset"], labels["subject"], roi]
         for li, layer in enumerate(ds.layer.values.astype(str)):
             entries.append(_entry(labels, roi, layer, li, "rsa", metric_name(labels), ds.score.values[ri, li],
-                                  ds.bootstrap.values[ri, :, li], up, low, ds.sizes["stimulus"]))
+                                  ds.score_bootstrap.values[ri, :, li], up, low, ds.sizes["stimulus"]))
     return entries
 
 
@@ -139,11 +139,11 @@ def scores_dataset(entries: list[dict]) -> xr.Dataset:
     ds = xr.Dataset(
         {"score": ("entry", table.score.to_numpy()), "ci_low": ("entry", low), "ci_high": ("entry", high),
          "ceiling": ("entry", table.ceiling.to_numpy()), "ceiling_low": ("entry", table.ceiling_low.to_numpy()),
-         "bootstrap": (("entry", "bootstrap"), boots)},
+         "score_bootstrap": (("entry", "bootstrap"), boots)},
         coords={c: ("entry", table[c].to_numpy(dtype=int if c in ("layer_index", "n") else str))
                 for c in LABELS + ["n"]})
     ds["score"].attrs["description"] = "encoding: mean over voxels of the mean over held-out runs; RSA: comparator"
-    ds["bootstrap"].attrs["description"] = "encoding: resamples of voxels; RSA: resamples of stimuli (NaN = none)"
+    ds["score_bootstrap"].attrs["description"] = "encoding: resamples of voxels; RSA: resamples of stimuli (NaN = none)"
     ds["ceiling"].attrs["description"] = "noise ceiling: the score of the noise-free signal (RSA: upper bound)"
     ds["ceiling_low"].attrs["description"] = "RSA lower noise ceiling (leave one subject out); NaN for encoding"
     return ds
@@ -162,7 +162,7 @@ def with_vs_best(scores: xr.Dataset, intervals: dict) -> xr.Dataset:
 
 def summary_table(scores: xr.Dataset) -> pd.DataFrame:
     """One row per entry, the columns of :data:`COLUMNS` (``summary.csv``)."""
-    return scores.drop_vars("bootstrap").to_dataframe().reset_index(drop=True)[COLUMNS]
+    return scores.drop_vars("score_bootstrap").to_dataframe().reset_index(drop=True)[COLUMNS]
 
 
 def decoding_rows(path) -> list[dict]:
