@@ -23,7 +23,8 @@ One *entry* is a dataset x subject x ROI x model x layer x method x metric. For 
 
 * ``scores.zarr``: ``score``, ``ci_low``, ``ci_high``, ``ceiling``, ``ceiling_low`` (entry) and
   ``score_bootstrap`` (entry, bootstrap; NaN past an entry's own number of samples), entry labels as
-  coordinates: what the figures are drawn from;
+  coordinates, and the attribute ``skipped_rois`` (dataset -> ROI -> why RSA left it out): what
+  the figures are drawn from;
 * ``summary.csv`` (and ``summary.html``, the same table for the report): one row per entry;
 * ``recovery.csv`` (simulated datasets only): per subject x ROI x method, which layer scored
   best and whether it is the layer that generated the ROI, with the runner-up and whether the two
@@ -203,13 +204,23 @@ def recovery_table(summary: pd.DataFrame, datasets: dict) -> pd.DataFrame:
                                        "best_model", "best_layer", "best_score", "margin", "recovered"])
 
 
+def skipped_rois(rsa) -> dict:
+    """``{dataset: {roi: reason}}``: the ROIs the RSA stores left out (their ``skipped_rois``
+    attribute), so that a figure can say why a panel is empty."""
+    out = {}
+    for path in rsa:
+        attrs = store.open_dataset(path).attrs
+        out.setdefault(attrs.get("dataset", ""), {}).update(attrs.get("skipped_rois", {}))
+    return out
+
+
 def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=()) -> None:
     """Write ``scores.zarr``, ``summary.csv``, ``summary.html``, ``recovery.csv`` and ``paired.csv``
     under ``out``."""
     rng = np.random.default_rng(seed)
     ceilings = rsa_ceilings(rsa)
     entries = [e for p in encoding for e in encoding_entries(p, rng)] + [e for p in rsa for e in rsa_entries(p, ceilings)]
-    scores = scores_dataset(entries)
+    scores = scores_dataset(entries).assign_attrs(skipped_rois=skipped_rois(rsa))
     opts = {**inference.DEFAULTS, **spec.get("inference", {})}
     families = (inference.encoding_families(encoding, opts["n_bootstrap"], seed)
                 + inference.rsa_families(rsa, opts["n_bootstrap"], seed))
