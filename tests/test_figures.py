@@ -202,7 +202,9 @@ def test_report_is_one_self_contained_page_with_every_figure_table_and_the_confi
     html = report.read_text()
     figures = [study / "figures" / f for f in ("score_by_layer.png", "rdms_sim.png", "brain_map_sim.png",
                                                "model_similarity.png", "similarity_consistency.png")]
-    for path in figures + [study / "summary.html", study / "summary.csv", study / "recovery.csv"]:
+    tables = [study / f for f in ("summary.html", "summary.csv", "recovery.csv", "meg_summary.csv", "meg_recovery.csv",
+                                  "meg_timecourse.csv")]
+    for path in figures + tables:
         assert f'"{path}"' in html, f"{path.name} is not in the report"
     assert "resolved configuration" in html and "yellow_shapes" in html  # the config, rendered
     assert "NCSNR noise ceiling" in html  # a caption

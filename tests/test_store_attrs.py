@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,3 +97,8 @@ def test_simulated_brain_store_records_no_confounds(tmp_path, rng):
     attrs = store.open_dataset(out, group="a").attrs
     assert "confounds" not in attrs and "n_censored_volumes" not in attrs
     assert attrs["method"] == "condition" and attrs["runs"] == ["task-t_run-1", "task-t_run-2"]
+    # the subject's underlay for brain maps: the mean of the first run's first volumes (nibabel)
+    first = nib.load(find_bids_runs(bids, "01")[0].bold).get_fdata()[..., :fmri.MEAN_VOLUMES].mean(axis=3)
+    root = store.open_dataset(out)
+    assert root.mean_image.dims == ("grid_i", "grid_j", "grid_k") and list(root.mean_image.shape) == root.attrs["grid_shape"]
+    np.testing.assert_allclose(root.mean_image.values, first, rtol=1e-5)
