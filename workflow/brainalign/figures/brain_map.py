@@ -88,7 +88,9 @@ def plot_brain_map(encoding: dict[str, list[xr.DataTree]], brain: dict[str, xr.D
     images = {s: voxel_image(maps[s], brain[s].attrs["affine"], brain[s].attrs["grid_shape"]) for s in subjects}
     cuts = {s: _cuts(maps[s], brain[s].attrs["affine"]) for s in subjects}
     n_cuts = max(len(c) for c in cuts.values())
-    width, height = 3.0 * n_cuts + 1.4, 2.9 * len(subjects) + 0.8  # inches
+    affine, shape = np.asarray(brain[subjects[0]].attrs["affine"]), brain[subjects[0]].attrs["grid_shape"]
+    aspect = (shape[1] * abs(affine[1, 1])) / (shape[0] * abs(affine[0, 0]))  # an axial slice's height / width
+    width, height = 3.0 * n_cuts + 1.4, (min(3.0 * aspect, 3.0) + 1.3) * len(subjects) + 0.8  # inches
     with plt.rc_context(STYLE):
         fig = plt.figure(figsize=(width, height))
         grid = fig.add_gridspec(len(subjects), n_cuts, left=0.1 / width, right=1 - 1.3 / width, top=1 - 1.05 / height,
