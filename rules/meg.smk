@@ -78,12 +78,14 @@ rule meg_align:
 
 
 rule meg_summarize:
-    """Peak scores and latencies of every layer, the latency recovery table, the time-course figure."""
+    """Peak scores and latencies of every layer, the latency recovery table, the time courses as a
+    table and as a figure."""
     input:
         PLAN.result_stores("meg_align", "meg"),
     output:
-        summary=f"{R}/meg_summary.csv",
-        recovery=f"{R}/meg_recovery.csv",
+        summary=report(f"{R}/meg_summary.csv", caption="../report/meg_summary.rst", category="MEG"),
+        recovery=report(f"{R}/meg_recovery.csv", caption="../report/meg_recovery.rst", category="MEG"),
+        timecourse=report(f"{R}/meg_timecourse.csv", caption="../report/meg_timecourse_table.rst", category="MEG"),
         figure=report(f"{R}/figures/meg_timecourse.png", caption="../report/meg_timecourse.rst", category="MEG"),
     params:
         spec=lambda wc: as_json({"datasets": {d: config["datasets"][d] for d in PLAN.datasets("meg")},

@@ -164,7 +164,7 @@ def test_rsa_curve_point_equals_scipy_on_the_subset(brain_curves):
     """Spearman of the correlation-distance RDMs of the subset's stimulus means (scipy), 1e-10."""
     _, brain, features, out = brain_curves
     ds = store.open_dataset(out["rsa"]).load()
-    assert ds.bootstrap.shape == (2, 2, 15, 4) and np.isfinite(ds.bootstrap.values).all()
+    assert ds.score_bootstrap.shape == (2, 2, 15, 4) and np.isfinite(ds.score_bootstrap.values).all()
     rows = subset_rows(ds.subset_stimuli.values[0, 1])
     ids = ds.stimulus_id.values[rows]
     layer = store.open_dataset(features, group="l1")
@@ -180,7 +180,7 @@ def test_encoding_curve_point_equals_the_stage_on_the_subset(brain_curves):
     """The encoding stage on a brain store of the subset's trials gives the same scores (1e-6)."""
     tmp, brain, features, out = brain_curves
     ds = store.open_dataset(out["encoding"]).load()
-    assert ds.bootstrap.shape == (2, 2, 15, 8)
+    assert ds.score_bootstrap.shape == (2, 2, 15, 8)
     ids = ds.stimulus_id.values[subset_rows(ds.subset_stimuli.values[1, 0])]
     rois = {}
     for roi in store.group_names(brain):
@@ -210,7 +210,7 @@ def test_table_and_figure(brain_curves):
     ds = store.open_dataset(out["rsa"]).load()
     e = int(np.flatnonzero((ds.roi.values == "roi0") & (ds.layer.values == "l0"))[0])
     np.testing.assert_allclose(rsa.score, ds.score.values[:, :, e].mean(axis=1), rtol=1e-5)
-    pooled = ds.bootstrap.values[0, :, :, e].ravel()
+    pooled = ds.score_bootstrap.values[0, :, :, e].ravel()
     assert rsa.ci_low.iloc[0] == pytest.approx(np.quantile(pooled, 0.05), rel=1e-5)
     assert (rsa.n_total == 24).all() and (rsa.subsets == 2).all() and (rsa.n_bootstrap == 15).all()
     png = tmp / "figures" / "rsa.png"

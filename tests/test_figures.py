@@ -78,7 +78,7 @@ def test_score_by_layer_band_is_the_bootstrap_interval_of_the_subject_mean(study
                  & (curves.layer == "layer3")].iloc[0]
     pick = ((scores.method == "rsa") & (scores.roi == "object") & (scores.model == "resnet20")
             & (scores.layer == "layer3")).values
-    boot = scores.bootstrap.values[pick]
+    boot = scores.score_bootstrap.values[pick]
     boot = boot[:, np.isfinite(boot).all(0)]
     assert boot.shape == (2, 50)  # subjects x the RSA stage's samples
     assert (row.ci_low, row.ci_high) == pytest.approx(tuple(np.percentile(boot.mean(0), [2.5, 97.5])))
@@ -202,7 +202,9 @@ def test_report_is_one_self_contained_page_with_every_figure_table_and_the_confi
     html = report.read_text()
     figures = [study / "figures" / f for f in ("score_by_layer.png", "rdms_sim.png", "brain_map_sim.png",
                                                "model_similarity.png", "similarity_consistency.png")]
-    for path in figures + [study / "summary.html", study / "summary.csv", study / "recovery.csv"]:
+    tables = [study / f for f in ("summary.html", "summary.csv", "recovery.csv", "meg_summary.csv", "meg_recovery.csv",
+                                  "meg_timecourse.csv")]
+    for path in figures + tables:
         assert f'"{path}"' in html, f"{path.name} is not in the report"
     assert "resolved configuration" in html and "yellow_shapes" in html  # the config, rendered
     assert "NCSNR noise ceiling" in html  # a caption

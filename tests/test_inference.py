@@ -144,7 +144,7 @@ def test_study_families_rescore_the_stored_rsa_scores_and_pair_every_layer(study
 
     paths = sorted(study.glob("rsa/sim/sub-*/*.zarr"))
     families = inference.rsa_families(paths, n_bootstrap=5, seed=0)
-    scores = xr.open_zarr(study / "scores.zarr").drop_vars("bootstrap").to_dataframe().reset_index()
+    scores = xr.open_zarr(study / "scores.zarr").drop_vars("score_bootstrap").to_dataframe().reset_index()
     for fam in families:
         for s, subject in enumerate(fam.subjects):
             part = scores[(scores.method == "rsa") & (scores.subject == subject) & (scores["roi"] == fam.roi)]

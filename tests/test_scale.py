@@ -212,7 +212,7 @@ def test_rsa_stage_counting_path_equals_in_memory_path_and_subset(tmp_path, rng,
     fast = store.open_dataset(tmp_path / "fast.zarr").load()
     ref = rsa.scores_in_memory(_spill(tmp_path, brain, features, spec), spec, 3)
     np.testing.assert_allclose(fast.score.values, ref[0], atol=1e-12)
-    np.testing.assert_allclose(fast.bootstrap.values, ref[1], atol=1e-12)
+    np.testing.assert_allclose(fast.score_bootstrap.values, ref[1], atol=1e-12)
     np.testing.assert_array_equal(fast.bootstrap_stimuli.values, ref[2])
     i, j = np.triu_indices(60, 1)
     assert np.array_equal(fast.pair_i.values, i) and np.array_equal(fast.pair_j.values, j)

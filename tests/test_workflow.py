@@ -138,7 +138,7 @@ def test_stage_can_be_rerun_alone_from_the_command_line(study, tmp_path):
     a = store.open_dataset(study / "rsa" / "sim" / "sub-01" / "cnn.zarr")
     b = store.open_dataset(out)
     np.testing.assert_array_equal(a.score.values, b.score.values)
-    np.testing.assert_array_equal(a.bootstrap.values, b.bootstrap.values)
+    np.testing.assert_array_equal(a.score_bootstrap.values, b.score_bootstrap.values)
     assert store.content_hash(out) == store.content_hash(study / "rsa" / "sim" / "sub-01" / "cnn.zarr")
 
 

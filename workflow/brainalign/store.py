@@ -6,8 +6,11 @@ a brain store) opens. This module keeps the storage contract of ``shared/DESIGN.
 
 * **chunks**: rows (``stimulus``/``trial``) in chunks of at most 1024; ``unit`` chunks sized
   so that one chunk holds about :data:`TARGET_CHUNK_BYTES`;
-* **provenance** root attributes ``brainalign_version``, ``stage``, ``params`` (JSON),
-  ``inputs`` (path -> content hash), ``seed`` and ``created`` (the only non-deterministic one);
+* **provenance** root attributes ``brainalign_version``, ``stage``, ``params`` (the stage's
+  resolved config), ``inputs`` (path -> content hash), ``seed`` and ``created`` (the only
+  non-deterministic one). Attributes are native JSON values: a mapping or a list is stored as
+  such (``attrs["params"]["rdm"]``, ``attrs["inputs"][path]``), never as a JSON-encoded string,
+  and ``params`` holds only JSON types (other values as their ``str``), keys sorted;
 * **atomic writes**: a store is written under a temporary sibling path and renamed into place
   when complete, so a failed or killed stage leaves nothing that looks complete;
 * **verified reads**: float arrays are created with a NaN fill value (a chunk that is missing
@@ -155,7 +158,7 @@ def provenance(stage: str, params: Mapping, inputs=(), seed: int | None = None) 
     return {
         "brainalign_version": __version__,
         "stage": stage,
-        "params": json.dumps(params, sort_keys=True, default=str),
+        "params": json.loads(json.dumps(params, sort_keys=True, default=str)),
         "inputs": dict(sorted((str(k), v) for k, v in inputs.items())),
         "seed": seed,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -163,12 +166,14 @@ def provenance(stage: str, params: Mapping, inputs=(), seed: int | None = None) 
 
 
 def read_provenance(path: str | os.PathLike) -> dict:
-    """Provenance attributes of a store, with ``params`` decoded from JSON."""
+    """Provenance attributes of a store (``params`` of stores written before it was stored as a
+    mapping, a JSON string, decoded)."""
     attrs = dict(zarr.open_group(str(path), mode="r").attrs)
     missing = [k for k in PROVENANCE_KEYS if k not in attrs]
     if missing:
         raise ValueError(f"{path} is not a brainalign store: root attributes {missing} are missing")
-    attrs["params"] = json.loads(attrs["params"])
+    if isinstance(attrs["params"], str):
+        attrs["params"] = json.loads(attrs["params"])
     return attrs
 
 

@@ -23,7 +23,8 @@ from nilearn.interfaces.fmriprep import load_confounds
 from .bids import Run
 from ._options import options_from_dict
 
-__all__ = ["FMRIPREP_STRATEGIES", "ConfoundOptions", "fmriprep_confounds", "motion_confounds", "run_confounds"]
+__all__ = ["FMRIPREP_STRATEGIES", "ConfoundOptions", "applied_confounds", "fmriprep_confounds", "motion_confounds",
+           "run_confounds"]
 
 log = logging.getLogger(__name__)
 
@@ -149,3 +150,17 @@ def run_confounds(run: Run, n_volumes: int, options: ConfoundOptions) -> tuple[p
     if run.motion is not None and options.motion_file:
         return motion_confounds(run.motion, n_volumes), None
     return None, None
+
+
+def applied_confounds(runs, options: ConfoundOptions, run_confs) -> dict:
+    """What entered the GLM, for the store's attributes: the fMRIPrep options (``strategy`` and
+    the rest, ``motion_file`` left out) when some run has fMRIPrep confounds, ``motion_file:
+    true`` when some raw run's motion table was used, nothing for runs without confounds.
+    ``run_confs``: each run's ``(confounds, sample_mask)`` as :func:`run_confounds` returned them."""
+    used = [run for run, (table, mask) in zip(runs, run_confs) if table is not None or mask is not None]
+    applied = {}
+    if any(run.confounds is not None for run in used):
+        applied.update({k: v for k, v in options.to_dict().items() if k != "motion_file"})
+    if any(run.confounds is None for run in used):
+        applied["motion_file"] = True
+    return applied

@@ -31,7 +31,7 @@ import xarray as xr
 
 from ..errors import reading
 from .bids import Run
-from .confounds import ConfoundOptions, run_confounds
+from .confounds import ConfoundOptions, applied_confounds, run_confounds
 from .glm import (
     MISSING_STIMULUS,
     GlmOptions,
@@ -198,7 +198,10 @@ def fmri_stage(runs: Sequence[Run], rois: Mapping, *, method: str = "lsa", glm: 
     Returns
     -------
     dict ROI name -> xarray.Dataset
-        ``betas`` (trial, unit) float32 in the units of ``attrs["beta_units"]``.
+        ``betas`` (trial, unit) float32 in the units of ``attrs["beta_units"]``. The attributes
+        record what was done: ``confounds`` (JSON) only when confounds entered the GLM
+        (:func:`brainalign.brain.confounds.applied_confounds`), ``n_censored_volumes`` only for
+        fMRIPrep runs (the only ones that can censor).
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} must be one of {sorted(METHODS)}")
@@ -251,11 +254,14 @@ def fmri_stage(runs: Sequence[Run], rois: Mapping, *, method: str = "lsa", glm: 
                     "onset": ("trial", np.concatenate(onsets).astype(np.float64))}
     common = {
         "method": method, "method_description": METHODS[method], "glm": json.dumps(glm_options.to_dict()),
-        "confounds": json.dumps(confound_options.to_dict()), "stimulus_column": stimulus_column,
-        "beta_units": glm_options.beta_units, "runs": [r.label for r in runs],
+        "stimulus_column": stimulus_column, "beta_units": glm_options.beta_units, "runs": [r.label for r in runs],
         "n_dropped_unknown_trials": n_dropped_trials, "dropped_unknown_stimuli": dropped_stimuli,
-        "n_censored_volumes": int(n_censored),
     }
+    applied = applied_confounds(runs, confound_options, run_confs)
+    if applied:  # only what entered the GLM: no record of a strategy that had no confounds to act on
+        common["confounds"] = json.dumps(applied)
+    if any(run.confounds is not None for run in runs):  # only fMRIPrep's scrubbing censors volumes
+        common["n_censored_volumes"] = int(n_censored)
     out = {}
     for name, cols in columns.items():
         kept = np.zeros(union.shape, bool)

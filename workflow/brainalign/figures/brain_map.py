@@ -5,9 +5,14 @@ averaged over the held-out runs (``r`` of the encoding store, mean over ``fold``
 that scores best on that ROI in that subject (highest mean r over the ROI's voxels, among every
 layer of every model). Voxels are put back on the acquisition grid with the voxel indices
 ``i, j, k`` of the stores and the grid (``affine``, ``grid_shape``) the brain store keeps; voxels
-outside every ROI are left blank. Axial slices through the ROIs are shown, over the MNI152
-template when the data are in an MNI152 space (fMRIPrep ``space: MNI152...``) and on a blank
-background otherwise (native space, simulated grids).
+outside every ROI are left blank. Axial slices through the ROIs are shown over an anatomical
+underlay: the MNI152 template when the data are in an MNI152 space (fMRIPrep ``space:
+MNI152...``), else the subject's own mean EPI image (``mean_image`` of the brain store, native
+space and simulated grids), else a blank background (a betas dataset keeps no image).
+
+Layout: a fixed grid (no automatic layout, which cannot see the axes nilearn adds inside each
+panel): one row per subject under the figure title, the row's best layers named above it, one
+colour bar in its own column at the right, so neither the title nor the bar can overlap a slice.
 """
 
 from __future__ import annotations
@@ -63,6 +68,16 @@ def _label_rois(display, maps: dict, affine) -> None:
                         ha="center", va="top", fontsize=8.5)
 
 
+def underlay(brain: xr.DataTree, mni_space: bool) -> nib.Nifti1Image | None:
+    """The anatomical background of a subject's slices (module docstring)."""
+    if mni_space:
+        return load_mni152_template()
+    root = brain.to_dataset()
+    if "mean_image" in root:
+        return nib.Nifti1Image(root.mean_image.values, np.asarray(brain.attrs["affine"], dtype=np.float64))
+    return None
+
+
 def plot_brain_map(encoding: dict[str, list[xr.DataTree]], brain: dict[str, xr.DataTree], path, *,
                    mni_space: bool, dataset: str = "") -> dict[str, nib.Nifti1Image]:
     """Draw the figure (module docstring) to ``path``. ``encoding``: subject -> that subject's
@@ -73,27 +88,34 @@ def plot_brain_map(encoding: dict[str, list[xr.DataTree]], brain: dict[str, xr.D
     images = {s: voxel_image(maps[s], brain[s].attrs["affine"], brain[s].attrs["grid_shape"]) for s in subjects}
     cuts = {s: _cuts(maps[s], brain[s].attrs["affine"]) for s in subjects}
     n_cuts = max(len(c) for c in cuts.values())
-    background = load_mni152_template() if mni_space else None
+    affine, shape = np.asarray(brain[subjects[0]].attrs["affine"]), brain[subjects[0]].attrs["grid_shape"]
+    aspect = (shape[1] * abs(affine[1, 1])) / (shape[0] * abs(affine[0, 0]))  # an axial slice's height / width
+    width, height = 3.0 * n_cuts + 1.4, (min(3.0 * aspect, 3.0) + 1.3) * len(subjects) + 0.8  # inches
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(subjects), n_cuts, squeeze=False, layout="constrained",
-                                 figsize=(3.3 * n_cuts + 1.2, 2.0 * len(subjects) + 0.7))
-        for row, s in zip(axes, subjects):
-            for ax, z in zip(row, cuts[s]):
+        fig = plt.figure(figsize=(width, height))
+        grid = fig.add_gridspec(len(subjects), n_cuts, left=0.1 / width, right=1 - 1.3 / width, top=1 - 1.05 / height,
+                                bottom=0.1 / height, hspace=0.75, wspace=0.08)
+        for r, s in enumerate(subjects):
+            background = underlay(brain[s], mni_space)
+            for c, z in enumerate(cuts[s]):
+                ax = fig.add_subplot(grid[r, c])
                 display = plotting.plot_stat_map(
                     images[s], bg_img=background, display_mode="z",
                     cut_coords=[z], axes=ax, figure=fig, threshold=BLANK, vmin=-vmax, vmax=vmax,
                     symmetric_cbar=True, cmap="RdBu_r", colorbar=False, black_bg=False, annotate=False,
                     draw_cross=False)
                 _label_rois(display, maps[s], brain[s].attrs["affine"])
-                cut = next(iter(display.axes.values())).ax
-                cut.set_title(f"sub-{s}, z = {z:g} mm", fontsize=10)
-            for ax in row[len(cuts[s]):]:
-                ax.set_axis_off()
+                next(iter(display.axes.values())).ax.set_title(f"z = {z:g} mm", fontsize=9.5)
             best = "; ".join(f"{roi}: {m} {layer}" for roi, (m, layer, _) in sorted(maps[s].items()))
-            row[0].set_title(f"sub-{s}, best layers: {best}", loc="left", fontsize=9, color="0.3")
-        bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(-vmax, vmax), "RdBu_r"), ax=axes, shrink=0.8)
+            top = grid[r, :].get_position(fig).y1
+            fig.text(0.1 / width, top + 0.42 / height, f"sub-{s}, best layers: {best}", fontsize=9.5, va="bottom",
+                     wrap=True)
+        bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(-vmax, vmax), "RdBu_r"),
+                           cax=fig.add_axes([1 - 0.95 / width, 0.2, 0.18 / width, 0.6]))
         bar.set_label("Pearson r, held-out runs")
-        fig.suptitle(f"{dataset + ': ' if dataset else ''}encoding performance per voxel, each ROI's best layer "
-                     "(axial slices)")
+        background = "MNI152 template" if mni_space else "the subject's mean EPI" if underlay(
+            brain[subjects[0]], False) is not None else "none"
+        fig.suptitle(f"{dataset + ': ' if dataset else ''}encoding performance per voxel, each ROI's best layer\n"
+                     f"(axial slices; anatomical underlay: {background})", y=1 - 0.08 / height, va="top")
         save(fig, path)
     return images

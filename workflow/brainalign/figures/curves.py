@@ -29,7 +29,7 @@ def _line_name(ds, e: int) -> str:
 
 def plot_curve(ds, out) -> None:
     """Draw the curve store ``ds`` (loaded) to the PNG ``out``."""
-    boots = ds.bootstrap.values if "bootstrap" in ds else None
+    boots = ds.score_bootstrap.values if "score_bootstrap" in ds else None
     mean, _, low, high = curve_band(ds.score.values, boots, float(ds.attrs["ci"]))
     panel_keys = [k for k in ("roi", "metric") if k in ds.coords]
     panels = [p for p in dict.fromkeys(zip(*(ds[k].values.astype(str) for k in panel_keys))) if p[-1] != "r2"]

@@ -3,7 +3,8 @@
 ``plot_similarity_matrices``: one panel per stimulus set (rows) and metric (columns), the
 ``similarity`` (source, target) matrix of the similarity store over every layer of every model
 (lines separate models). Similarities (CKA, mutual k-NN, ...) use one colour map, distances
-(Procrustes, soft matching) its reverse, so that similar is bright in both.
+(Procrustes, soft matching) its reverse, so that similar is bright in both. A metric has one
+colour range over every stimulus set (one colour bar per column), so its panels compare.
 
 ``plot_consistency``: for each pair of stimulus sets and each metric, every pair of
 representations ``a < b`` (layers the two sets share) is a point at (value on set 1, value on
@@ -43,6 +44,9 @@ def plot_similarity_matrices(similarity: dict[str, xr.Dataset], path) -> dict:
     sets = sorted(similarity)
     metrics = list(similarity[sets[0]].metric.values.astype(str))
     n = max(similarity[s].sizes["source"] for s in sets)
+    limits = {m: (float(np.nanmin([np.nanmin(similarity[s].similarity.sel(metric=m).values) for s in sets])),
+                  float(np.nanmax([np.nanmax(similarity[s].similarity.sel(metric=m).values) for s in sets])))
+              for m in metrics}
     size = 1.9 + 0.17 * n
     drawn = {}
     with plt.rc_context(STYLE):
@@ -55,7 +59,8 @@ def plot_similarity_matrices(similarity: dict[str, xr.Dataset], path) -> dict:
                 ax = axes[r, c]
                 matrix = ds.similarity.sel(metric=metric).values
                 kind = str(ds.kind.sel(metric=metric).values)
-                image = ax.imshow(matrix, cmap=_cmap(kind), interpolation="nearest")
+                image = ax.imshow(matrix, cmap=_cmap(kind), interpolation="nearest", vmin=limits[metric][0],
+                                  vmax=limits[metric][1])
                 drawn[stimset, metric] = matrix
                 for e in _model_edges(ds):
                     ax.axhline(e, color="white", lw=1)
@@ -64,8 +69,9 @@ def plot_similarity_matrices(similarity: dict[str, xr.Dataset], path) -> dict:
                 ax.set_xticks(ticks, labels if r == len(sets) - 1 else [], rotation=90)
                 ax.set_yticks(ticks, labels if c == 0 else [])
                 ax.set_title(f"{metric} ({kind})\nstimulus set {stimset}")
-                bar = fig.colorbar(image, ax=ax, shrink=0.8)
-                bar.set_label(kind)
+                if r == len(sets) - 1:
+                    bar = fig.colorbar(image, ax=axes[:, c], shrink=0.8, location="bottom", aspect=25)
+                    bar.set_label(f"{metric} ({kind}), every set")
         fig.suptitle("Model x model similarity of every layer pair (rows: stimulus sets; columns: metrics)")
         save(fig, path)
     return drawn

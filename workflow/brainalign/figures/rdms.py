@@ -12,12 +12,15 @@ on ``stimulus`` other than ``stimulus_id`` with 2 or more values shared by sever
 attribute that changes least often along the set's order first (for ``shapes``: shape, then
 colour, position, size), each attribute's values in order of first appearance; lines separate the values of the first attribute, whose names
 label the axes. An image folder's ``category`` (its subfolders, or a table column) and any other
-table column are such attributes. A set without them keeps its order, and when it is small (at
-most :data:`MAX_LABELS` stimuli, e.g. Haxby's 8 categories) each stimulus is named on the axes by
-its id. More groups or stimuli than :data:`MAX_LABELS` are left unnamed (they would not fit).
+table column are such attributes. A set without them keeps its order and names its stimuli on
+the axes by id (Haxby's 8 categories). At most :data:`MAX_LABELS` names fit beside a panel: with
+more groups (or stimuli), every k-th is named, ``k = ceil(count / MAX_LABELS)``. ROIs that RSA
+left out (the stores' ``skipped_rois``) are named, with the reason, under the title.
 """
 
 from __future__ import annotations
+
+import math
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -85,14 +88,14 @@ def rdm_panels(rsa: list[xr.Dataset], order) -> tuple[dict, dict]:
 def axis_labels(stimuli: xr.Dataset, order, attrs) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Where lines separate groups, and the tick positions and names of the axes (module docstring)."""
     if not attrs:
-        names = [str(s) for s in order] if len(order) <= MAX_LABELS else []
-        return np.array([]), np.arange(len(names), dtype=float), names
+        step = math.ceil(len(order) / MAX_LABELS)
+        return np.array([]), np.arange(0, len(order), step, dtype=float), [str(s) for s in order[::step]]
     labels = stimuli.set_xindex("stimulus_id").sel(stimulus_id=order)[attrs[0]].values.astype(str)
     edges = np.flatnonzero(labels[1:] != labels[:-1]) + 0.5
-    if len(edges) + 1 > MAX_LABELS:
-        return edges, np.array([]), []
     bounds = np.r_[-0.5, edges, len(labels) - 0.5]
-    return edges, (bounds[:-1] + bounds[1:]) / 2, list(labels[np.r_[0, (edges + 0.5).astype(int)]])
+    centres, names = (bounds[:-1] + bounds[1:]) / 2, list(labels[np.r_[0, (edges + 0.5).astype(int)]])
+    step = math.ceil(len(names) / MAX_LABELS)
+    return edges if len(edges) < 4 * MAX_LABELS else np.array([]), centres[::step], names[::step]
 
 
 def _category_axes(ax, stimuli: xr.Dataset, order, attrs, first_col: bool, last_row: bool) -> None:
@@ -131,7 +134,9 @@ def plot_rdms(rsa: list[xr.Dataset], stimuli: xr.Dataset, path, *, dataset: str 
         bar = fig.colorbar(image, ax=axes, shrink=0.6, aspect=30)
         bar.set_label("dissimilarity (percentile of the RDM's pairs)")
         grouping = f"stimuli grouped by {', then '.join(attrs)}" if attrs else "stimuli in set order"
+        skipped = {roi: why for ds in rsa for roi, why in ds.attrs.get("skipped_rois", {}).items()}
+        left_out = "".join(f"\nROI {roi} skipped by RSA: {why}" for roi, why in sorted(skipped.items()))
         fig.suptitle(f"{dataset + ': ' if dataset else ''}RDMs of each ROI and of each model's best layer "
-                     f"for it ({grouping})")
+                     f"for it ({grouping}){left_out}")
         save(fig, path)
     return drawn

@@ -4,10 +4,15 @@ From the summary store ``scores.zarr`` (:mod:`brainalign.stages.summarize`), per
 method x metric x ROI x model x layer, over the ``S`` subjects:
 
 * line: ``mean_s score_s``;
-* band: the 2.5-97.5 percentile interval of ``mean_s bootstrap_s[b]`` over samples ``b`` (voxels
+* band: the 2.5-97.5 percentile interval of ``mean_s score_bootstrap_s[b]`` over samples ``b`` (voxels
   resampled for encoding, stimuli for RSA; each subject's ``b``-th sample averaged);
 * noise ceiling: ``mean_s ceiling_s``, a dashed line; for RSA a grey band from the lower
   (leave one subject out) to the upper ceiling.
+
+A model with a single layer is a point with its interval as an error bar (a band needs two
+layers). Panels of the same metric share one y range, so their heights compare. A panel with no
+score says why (an ROI that RSA left out names the reason the RSA stage recorded, from the
+``skipped_rois`` attribute of ``scores.zarr``).
 
 The x axis is the layer's relative depth among the model's extracted layers,
 ``index / (n_layers - 1)``, so models of different depths share it; the panel's title names
@@ -38,8 +43,8 @@ def layer_curves(scores: xr.Dataset) -> pd.DataFrame:
     ``ci_low``/``ci_high`` (bootstrap of that mean), ``ceiling``/``ceiling_low`` (mean over
     subjects), ``depth`` (relative layer depth) and ``n_subjects``. R² entries are left out."""
     keep = scores.metric.values != "r2"
-    table = scores.drop_vars("bootstrap").isel(entry=keep).to_dataframe().reset_index(drop=True)
-    boots = scores.bootstrap.values[keep]
+    table = scores.drop_vars("score_bootstrap").isel(entry=keep).to_dataframe().reset_index(drop=True)
+    boots = scores.score_bootstrap.values[keep]
     rows = []
     for key, g in table.groupby(GROUP, sort=True):
         with warnings.catch_warnings():
@@ -76,6 +81,39 @@ def _ceiling(ax, part: pd.DataFrame) -> None:
         ax.axhline(upper, color="0.35", ls="--", lw=1, zorder=1)
 
 
+def empty_note(ax, text: str) -> None:
+    """Leave ``ax`` without axes, with ``text`` (why it is empty) in its middle."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=9,
+            color="0.35")
+
+
+def _why_empty(scores: xr.Dataset, dataset: str, method: str, roi: str) -> str:
+    reason = scores.attrs.get("skipped_rois", {}).get(dataset, {}).get(roi)
+    if method == "rsa" and reason:
+        return f"ROI {roi}, rsa:\nROI skipped by RSA:\n{reason}"
+    return f"ROI {roi}, {method}:\nno finite score\n(every subject's score is NaN)"
+
+
+def _model_curve(ax, g: pd.DataFrame, colour) -> None:
+    """One model's scores by depth with its interval: a band, or an error bar for a single layer."""
+    if len(g) == 1:
+        err = np.abs(np.array([[g.score.iloc[0] - g.ci_low.iloc[0]], [g.ci_high.iloc[0] - g.score.iloc[0]]]))
+        ax.errorbar(g.depth, g.score, yerr=np.nan_to_num(err), fmt="o", color=colour, ms=4, capsize=4, lw=1.5)
+        return
+    ax.fill_between(g.depth, g.ci_low, g.ci_high, color=colour, alpha=0.2, lw=0)
+    ax.plot(g.depth, g.score, "o-", color=colour, ms=4, lw=1.5)
+
+
+def share_y_by_metric(axes_by_metric: dict) -> None:
+    """One y range per metric: the union of its panels' ranges."""
+    for axes in axes_by_metric.values():
+        low = min(ax.get_ylim()[0] for ax in axes)
+        high = max(ax.get_ylim()[1] for ax in axes)
+        for ax in axes:
+            ax.set_ylim(low, high)
+
+
 def _legend_columns(handles, width: float) -> int:
     """Legend columns that fit ``width`` inches: one row if every entry fits (an entry takes
     about 0.5 in + 0.07 in per character), else as many columns of the widest entry as fit."""
@@ -95,6 +133,7 @@ def plot_score_by_layer(scores: xr.Dataset, path) -> pd.DataFrame:
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(rows), n_cols, figsize=(3.6 * n_cols + 0.6, 3.0 * len(rows) + 0.9),
                                  squeeze=False, sharex=True, layout="constrained")
+        by_metric = {}
         for r, (dataset, method, metric) in enumerate(rows):
             for ax in axes[r, len(rois[dataset]):]:  # datasets with fewer ROIs leave cells empty
                 ax.set_axis_off()
@@ -103,13 +142,11 @@ def plot_score_by_layer(scores: xr.Dataset, path) -> pd.DataFrame:
                 ax.tick_params(labelbottom=True)
                 part = curves[(curves.dataset == dataset) & (curves.method == method) & (curves.roi == roi)]
                 if not np.isfinite(part.score).any():  # e.g. an ROI too small for RSA
-                    ax.set_axis_off()
+                    empty_note(ax, _why_empty(scores, dataset, method, roi))
                     continue
                 _ceiling(ax, part)
                 for model, g in part.groupby("model"):
-                    g = g.sort_values("layer_index")
-                    ax.fill_between(g.depth, g.ci_low, g.ci_high, color=colours[model], alpha=0.2, lw=0)
-                    ax.plot(g.depth, g.score, "o-", color=colours[model], ms=4, lw=1.5)
+                    _model_curve(ax, g.sort_values("layer_index"), colours[model])
                 ax.axhline(0, color="0.6", lw=0.7)
                 where = f"{dataset}: " if len(set(d for d, _, _ in rows)) > 1 else ""
                 ax.set_title(f"{where}ROI {roi}, {method}\n{best_title(part)}")
@@ -119,8 +156,10 @@ def plot_score_by_layer(scores: xr.Dataset, path) -> pd.DataFrame:
                     ax.set_xlabel("relative layer depth\n(0 = first extracted, 1 = last)")
                 ax.set_xlim(-0.08, 1.08)
                 ax.margins(y=0.12)
+                by_metric.setdefault(metric, []).append(ax)
+        share_y_by_metric(by_metric)
         handles = [Line2D([], [], color=colours[m], marker="o", ms=4, label=m) for m in colours]
-        handles += [Patch(color="0.5", alpha=0.3, label="95 % bootstrap CI of the mean"),
+        handles += [Patch(color="0.5", alpha=0.3, label="95 % bootstrap CI of the mean (bar: one-layer model)"),
                     Line2D([], [], color="0.35", ls="--", label="noise ceiling (RSA: upper)"),
                     Patch(color="0.85", label="RSA: lower to upper ceiling")]
         fig.legend(handles=handles, loc="outside lower center", ncol=_legend_columns(handles, fig.get_figwidth()),

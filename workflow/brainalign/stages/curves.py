@@ -6,7 +6,7 @@ method (:data:`.curve_methods.METHODS`: ``similarity``, ``rsa``, ``encoding``) s
 with its own settings (``settings``: the study's section of that method) and, where it has one,
 ``n_bootstrap`` samples of its own bootstrap. One subset is held at a time.
 
-The store (one group) holds ``score`` (n_stimuli, subset, entry), ``bootstrap`` (n_stimuli,
+The store (one group) holds ``score`` (n_stimuli, subset, entry), ``score_bootstrap`` (n_stimuli,
 subset, bootstrap, entry; only for methods with a bootstrap), ``full`` (entry): the score on all
 ``N`` stimuli, and ``subset_stimuli`` (n_stimuli, subset, draw): the indices into the
 ``stimulus_id`` coordinate (stimulus) of every subset, padded with -1, so that every point can
@@ -59,7 +59,7 @@ def compute_curve(curve, sizes, subsets: int, n_bootstrap: int, seed: int) -> tu
     out = {"score": (("n_stimuli", "subset", "entry"), scores), "full": (("entry",), full),
            "subset_stimuli": (("n_stimuli", "subset", "draw"), drawn)}
     if n_boot:
-        out["bootstrap"] = (("n_stimuli", "subset", "bootstrap", "entry"), boots)
+        out["score_bootstrap"] = (("n_stimuli", "subset", "bootstrap", "entry"), boots)
     return out, failed
 
 

@@ -27,7 +27,7 @@ COLUMNS = LABELS + ["n_stimuli", "score", "sd", "ci_low", "ci_high", "full", "n_
 def curve_rows(path) -> pd.DataFrame:
     """The rows of one curve store (module docstring)."""
     ds = store.open_dataset(path).load()
-    boots = ds.bootstrap.values if "bootstrap" in ds else None
+    boots = ds.score_bootstrap.values if "score_bootstrap" in ds else None
     mean, sd, low, high = curve_band(ds.score.values, boots, float(ds.attrs["ci"]))
     rows = []
     for e in range(ds.sizes["entry"]):

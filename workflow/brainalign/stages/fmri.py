@@ -6,7 +6,9 @@ repeated presentations of a stimulus (:mod:`brainalign.brain.noise_ceiling`, All
 the stimulus explains, ``NC = 100 ncsnr^2 / (ncsnr^2 + 1)`` (betas z-scored within each run).
 Without repeated stimuli both are NaN. The root attributes ``affine`` (4 x 4, voxel indices
 ``i, j, k`` to ``x, y, z`` in mm) and ``grid_shape`` keep the voxel grid, so that any per-voxel
-result can be put back into a NIfTI image.
+result can be put back into a NIfTI image; the root variable ``mean_image`` (grid_i, grid_j,
+grid_k) is the mean of the first run's first :data:`MEAN_VOLUMES` volumes, the subject's own
+anatomical underlay for brain maps (a GLM dataset only: a betas dataset has no BOLD to average).
 
 A ``layout: betas`` dataset starts from precomputed single-trial betas instead of a GLM
 (:mod:`brainalign.brain.betas`): same store, one betas file read at a time.
@@ -34,6 +36,7 @@ from ..brain.rois import atlas_masks, field_of_view_mask, load_mask, sphere_mask
 from ..stimuli import read_stimulus_ids
 
 log = logging.getLogger(__name__)
+MEAN_VOLUMES = 10  # enough for an EPI underlay; a .nii.gz is decompressed only up to them
 GLM_KEYS = ("hrf_model", "drift_model", "high_pass", "drift_order", "noise_model", "signal_scaling",
             "slice_time_ref")
 
@@ -132,6 +135,15 @@ def run_betas(spec: dict, *, subject: str, stimuli, out, seed: int) -> dict:
     return summary
 
 
+def mean_image(bold: nib.Nifti1Image) -> xr.DataArray:
+    """The mean of the first :data:`MEAN_VOLUMES` volumes of ``bold`` (float32, on its grid)."""
+    n = min(MEAN_VOLUMES, bold.shape[3]) if bold.ndim == 4 else 1
+    volumes = np.asarray(bold.dataobj[..., :n] if bold.ndim == 4 else bold.dataobj, dtype=np.float32)
+    mean = volumes.reshape(*bold.shape[:3], -1).mean(axis=3)
+    return xr.DataArray(mean, dims=("grid_i", "grid_j", "grid_k"),
+                        attrs={"description": f"mean of the first {n} volumes of the first run (BOLD units)"})
+
+
 def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
     """Betas of ``subject`` in the dataset ``spec`` (a ``datasets.<name>`` config entry) at ``bids``;
     ``stimuli``: the stimulus set's store, or a JSON list of its ids."""
@@ -155,5 +167,6 @@ def run(spec: dict, *, bids, subject: str, stimuli, out, seed: int) -> None:
                  np.nanmedian(ds.noise_ceiling.values) if np.isfinite(ds.noise_ceiling.values).any() else np.nan)
     inputs = [r.bold for r in runs] + [r.events for r in runs] + [stimuli]
     store.write_tree(out, rois, stage="fmri", params=spec, inputs=inputs, seed=seed,
-                     root=xr.Dataset(attrs={"subject": subject, "affine": reference.affine.tolist(),
+                     root=xr.Dataset({"mean_image": mean_image(reference)},
+                                     attrs={"subject": subject, "affine": reference.affine.tolist(),
                                             "grid_shape": list(reference.shape[:3])}))

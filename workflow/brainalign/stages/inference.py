@@ -94,7 +94,7 @@ def stored_rsa_families(dataset: str, subjects, n_bootstrap: int) -> list[Family
     families = []
     for roi in rois:
         x = np.array([np.concatenate([subjects[s][m][0].score.sel(roi=roi).values for m in models]) for s in names])
-        resampled = np.array([np.concatenate([subjects[s][m][0].bootstrap.sel(roi=roi).values[:n_bootstrap]
+        resampled = np.array([np.concatenate([subjects[s][m][0].score_bootstrap.sel(roi=roi).values[:n_bootstrap]
                                               for m in models], axis=1) for s in names])
         families.append(Family(dataset, roi, "rsa", metric_name(params), candidates, names, x, resampled, "stimuli"))
     return families

@@ -11,6 +11,10 @@ latency, the peak latency recovered for that layer, the error ``recovered - true
 nearest the simulated latency (``ranks_first``: the driving layer does; ``margin``: its score
 minus the best other layer's there).
 
+``meg_timecourse.csv``: the curves of the figure as a table, one row per dataset x model x layer x
+method x metric x time (ms): the subject mean ``score`` and its band (``ci_low``, ``ci_high``;
+empty without bootstrap samples).
+
 ``figures/meg_timecourse.png``: score over time of every layer (:mod:`brainalign.figures.timecourse`),
 averaged over subjects; bands are percentile intervals of the subject mean over bootstrap samples
 (sample ``b`` of every subject averaged), and the marked peak is that of the mean curve.
@@ -34,6 +38,8 @@ TOLERANCE_MS = 20.0  # the issue's recovery criterion
 SUMMARY_COLUMNS = ["dataset", "subject", "model", "layer", "layer_index", "method", "metric", "peak_score",
                    "peak_score_ci_low", "peak_score_ci_high", "peak_latency_ms", "peak_latency_ci_low_ms",
                    "peak_latency_ci_high_ms", "n_bootstrap"]
+TIMECOURSE_COLUMNS = ["dataset", "model", "layer", "method", "metric", "time_ms", "score", "ci_low", "ci_high",
+                      "n_subjects"]
 RECOVERY_COLUMNS = ["dataset", "subject", "method", "driver", "true_model", "true_layer", "true_latency_ms",
                     "recovered_latency_ms", "error_ms", "within_20ms", "best_model_at_latency",
                     "best_layer_at_latency", "ranks_first", "margin"]
@@ -108,19 +114,31 @@ def group_time_course(results: list[xr.Dataset], ci: float, latency_window) -> x
     return xr.Dataset(data, coords={"layer": mean.layer.values, "time": mean.time.values})
 
 
+def timecourse_rows(curve: xr.Dataset, labels: dict, n_subjects: int) -> pd.DataFrame:
+    """The rows of ``meg_timecourse.csv`` (module docstring) of one group time course."""
+    table = pd.DataFrame({
+        "layer": np.repeat(curve.layer.values.astype(str), curve.sizes["time"]),
+        "time_ms": np.tile(1e3 * curve.time.values, curve.sizes["layer"]),
+        **{c: (curve[v].values.ravel() if v in curve else np.nan)
+           for c, v in (("score", "score"), ("ci_low", "score_ci_low"), ("ci_high", "score_ci_high"))}})
+    return table.assign(**labels, n_subjects=n_subjects)[TIMECOURSE_COLUMNS]
+
+
 def run(spec: dict, *, stores, out, seed: int) -> None:
-    """Write ``meg_summary.csv``, ``meg_recovery.csv`` and ``figures/meg_timecourse.png`` under
-    ``out`` from the ``meg_align`` ``stores``."""
+    """Write ``meg_summary.csv``, ``meg_recovery.csv``, ``meg_timecourse.csv`` and
+    ``figures/meg_timecourse.png`` under ``out`` from the ``meg_align`` ``stores``."""
     results = _load(stores)
     summary = pd.DataFrame([row for ds in results for row in summary_rows(ds)], columns=SUMMARY_COLUMNS)
     recovery = recovery_table(results, spec["datasets"])
-    panels, markers, ylabels = {}, {}, {}
+    panels, markers, ylabels, curves = {}, {}, {}, []
     several = summary.dataset.nunique() > 1
     for (dataset, method, model), _ in summary.groupby(["dataset", "method", "model"], sort=False):
         group = [ds for ds in results if (ds.attrs["dataset"], ds.attrs["method"], ds.attrs["model"])
                  == (dataset, method, model)]
         column = f"{dataset}: {model}" if several else model
         panels[(method, column)] = group_time_course(group, spec["ci"], spec["latency_window"])
+        curves.append(timecourse_rows(panels[(method, column)], {"dataset": dataset, "model": model, "method": method,
+                                                                  "metric": group[0].attrs["metric"]}, len(group)))
         ylabels[method] = YLABELS[method].format(metric=group[0].attrs["metric"])
         for gen in spec["datasets"][dataset].get("simulate_meg", {}).get("layers", {}).values():
             if gen["model"] == model:
@@ -129,6 +147,8 @@ def run(spec: dict, *, stores, out, seed: int) -> None:
     (out / "figures").mkdir(parents=True, exist_ok=True)
     store.atomic_file(out / "meg_summary.csv", lambda p: summary.to_csv(p, index=False, float_format="%.6g"))
     store.atomic_file(out / "meg_recovery.csv", lambda p: recovery.to_csv(p, index=False, float_format="%.6g"))
+    timecourse = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=TIMECOURSE_COLUMNS)
+    store.atomic_file(out / "meg_timecourse.csv", lambda p: timecourse.to_csv(p, index=False, float_format="%.6g"))
     store.atomic_file(out / "figures" / "meg_timecourse.png",
                   lambda p: timecourse_figure(panels, p, ylabels=ylabels,
                                               markers={m: list(v.items()) for m, v in markers.items()},

@@ -11,10 +11,12 @@ same stimuli in the same order (an ROI with fewer units than the distance needs,
 for 1 voxel, is left out: logged, and named with the reason in the ``skipped_rois`` attribute);
 the two are compared (``comparator``: Spearman by default), and a bootstrap over stimuli
 (self-pairs of duplicated stimuli left out) gives ``n_bootstrap`` samples of every score. The
-store keeps the scores ``score`` (roi, layer), every bootstrap sample ``bootstrap`` (roi,
-bootstrap, layer) with the stimuli each sample drew, and the RDMs themselves (condensed, scipy's
-pair order); the stimulus set's coordinates (category, ...) label ``stimulus`` as in the features
-store.
+store keeps the scores ``score`` (roi, layer), every bootstrap sample ``score_bootstrap`` (roi,
+bootstrap, layer) with the stimuli each sample drew (``bootstrap_stimuli``), and the RDMs
+themselves (condensed, scipy's pair order); the stimulus set's coordinates (category, ...) label
+``stimulus`` as in the features store. The variables lie on different dimensions (pairs, draws,
+stimuli), and ``Dataset.to_dataframe`` broadcasts over all of them: select the scores first,
+``ds[["score", "score_bootstrap"]].to_dataframe()`` (roi x bootstrap x layer rows).
 
 Memory does not hold every RDM at once: each RDM is written to a scratch file next to the output
 as soon as it is computed and streamed into the store at the end. Spearman (up to 65,536
@@ -30,7 +32,6 @@ are selected or averaged (:mod:`brainalign.added_noise`; not to a precomputed RD
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -173,12 +174,12 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
         n_pairs = n * (n - 1) // 2
         ds = xr.Dataset(
             {"score": (("roi", "layer"), scores),
-             "bootstrap": (("roi", "bootstrap", "layer"), boots),
+             "score_bootstrap": (("roi", "bootstrap", "layer"), boots),
              "bootstrap_stimuli": (("bootstrap", "draw"), drawn)},
             coords={"roi": rois, "layer": layers, "stimulus_id": ("stimulus", order),
                     **stimulus_coords(store.open_dataset(features, group=layers[0]), order)},
             attrs={**labels, "rdm": spec["rdm"], "comparator": spec["comparator"],
-                   "skipped_rois": json.dumps(skipped), **settings_attrs(spec)})
+                   "skipped_rois": skipped, **settings_attrs(spec)})
         ds["score"].attrs["description"] = f"{spec['comparator']} correlation of the ROI's and the layer's RDMs"
         ds["bootstrap_stimuli"].attrs["description"] = "stimulus indices drawn by each bootstrap sample"
         pairs = {"coordinates": "pair_i pair_j"}

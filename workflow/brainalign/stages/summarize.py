@@ -3,12 +3,12 @@
 One *entry* is a dataset x subject x ROI x model x layer x method x metric. For each:
 
 * encoding, ``pearson_r`` / ``r2``: ``score`` = the mean over voxels of each voxel's mean over
-  held-out runs; ``bootstrap`` = that mean over voxels resampled with replacement
+  held-out runs; ``score_bootstrap`` = that mean over voxels resampled with replacement
   (:data:`N_VOXEL_BOOTSTRAP` resamples, seeded); ``ceiling`` = what the stimulus-driven signal
   itself would score, from each voxel's noise ceiling ``NC_v`` (percent of single-trial variance,
   stored by the fMRI stage): ``mean_v sqrt(NC_v / 100)`` for Pearson r (a perfect prediction
   ``s`` of ``y = s + e`` has ``r = sd(s) / sd(y)``) and ``mean_v NC_v / 100`` for R²;
-* RSA, the comparator (e.g. ``spearman``): ``score`` on all stimuli; ``bootstrap`` = the samples
+* RSA, the comparator (e.g. ``spearman``): ``score`` on all stimuli; ``score_bootstrap`` = the samples
   over stimuli stored by the RSA stage; ``ceiling`` / ``ceiling_low`` = the subject's upper and
   lower noise ceiling over the dataset's subjects (Nili et al. 2014, :func:`brainalign.metrics.
   rsa_stats.noise_ceiling`): its RDM compared with the pooled RDM of all subjects / of the others
@@ -24,11 +24,12 @@ One *entry* is a dataset x subject x ROI x model x layer x method x metric. For 
   n-shot accuracy over draws with its percentile interval over draws (see
   :mod:`brainalign.stages.probe`); ``summary.csv`` only.
 
-``ci_low``, ``ci_high`` are the 2.5 and 97.5 percentiles of ``bootstrap``. Outputs under ``out``:
+``ci_low``, ``ci_high`` are the 2.5 and 97.5 percentiles of ``score_bootstrap``. Outputs under ``out``:
 
 * ``scores.zarr``: ``score``, ``ci_low``, ``ci_high``, ``ceiling``, ``ceiling_low`` (entry) and
-  ``bootstrap`` (entry, bootstrap; NaN past an entry's own number of samples), entry labels as
-  coordinates: what the figures are drawn from;
+  ``score_bootstrap`` (entry, bootstrap; NaN past an entry's own number of samples), entry labels as
+  coordinates, and the attribute ``skipped_rois`` (dataset -> ROI -> why RSA left it out): what
+  the figures are drawn from;
 * ``summary.csv`` (and ``summary.html``, the same table for the report): one row per entry;
 * ``recovery.csv`` (simulated datasets only): per subject x ROI x method, which layer scored
   best and whether it is the layer that generated the ROI, with the runner-up and whether the two
@@ -120,13 +121,13 @@ def rsa_ceilings(paths) -> dict[tuple[str, str, str], tuple[float, float]]:
 def rsa_entries(path, ceilings: dict) -> list[dict]:
     """Entries of one RSA store (module docstring)."""
     labels = store.read_provenance(path)["params"]
-    ds = store.open_dataset(path)[["score", "bootstrap", "stimulus_id"]].load()  # not the RDMs
+    ds = store.open_dataset(path)[["score", "score_bootstrap", "stimulus_id"]].load()  # not the RDMs
     entries = []
     for ri, roi in enumerate(ds.roi.values.astype(str)):
         low, up = ceilings[labels["dataset"], labels["subject"], roi]
         for li, layer in enumerate(ds.layer.values.astype(str)):
             entries.append(_entry(labels, roi, layer, li, "rsa", metric_name(labels), ds.score.values[ri, li],
-                                  ds.bootstrap.values[ri, :, li], up, low, ds.sizes["stimulus"]))
+                                  ds.score_bootstrap.values[ri, :, li], up, low, ds.sizes["stimulus"]))
     return entries
 
 
@@ -144,11 +145,11 @@ def scores_dataset(entries: list[dict]) -> xr.Dataset:
     ds = xr.Dataset(
         {"score": ("entry", table.score.to_numpy()), "ci_low": ("entry", low), "ci_high": ("entry", high),
          "ceiling": ("entry", table.ceiling.to_numpy()), "ceiling_low": ("entry", table.ceiling_low.to_numpy()),
-         "bootstrap": (("entry", "bootstrap"), boots)},
+         "score_bootstrap": (("entry", "bootstrap"), boots)},
         coords={c: ("entry", table[c].to_numpy(dtype=int if c in ("layer_index", "n") else str))
                 for c in LABELS + ["n"]})
     ds["score"].attrs["description"] = "encoding: mean over voxels of the mean over held-out runs; RSA: comparator"
-    ds["bootstrap"].attrs["description"] = "encoding: resamples of voxels; RSA: resamples of stimuli (NaN = none)"
+    ds["score_bootstrap"].attrs["description"] = "encoding: resamples of voxels; RSA: resamples of stimuli (NaN = none)"
     ds["ceiling"].attrs["description"] = "noise ceiling: the score of the noise-free signal (RSA: upper bound)"
     ds["ceiling_low"].attrs["description"] = "RSA lower noise ceiling (leave one subject out); NaN for encoding"
     return ds
@@ -167,7 +168,7 @@ def with_vs_best(scores: xr.Dataset, intervals: dict) -> xr.Dataset:
 
 def summary_table(scores: xr.Dataset) -> pd.DataFrame:
     """One row per entry, the columns of :data:`COLUMNS` (``summary.csv``)."""
-    return scores.drop_vars("bootstrap").to_dataframe().reset_index(drop=True)[COLUMNS]
+    return scores.drop_vars("score_bootstrap").to_dataframe().reset_index(drop=True)[COLUMNS]
 
 
 def decoding_rows(path) -> list[dict]:
@@ -223,13 +224,23 @@ def recovery_table(summary: pd.DataFrame, datasets: dict) -> pd.DataFrame:
                                        "best_model", "best_layer", "best_score", "margin", "recovered"])
 
 
+def skipped_rois(rsa) -> dict:
+    """``{dataset: {roi: reason}}``: the ROIs the RSA stores left out (their ``skipped_rois``
+    attribute), so that a figure can say why a panel is empty."""
+    out = {}
+    for path in rsa:
+        attrs = store.open_dataset(path).attrs
+        out.setdefault(attrs.get("dataset", ""), {}).update(attrs.get("skipped_rois", {}))
+    return out
+
+
 def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=(), probe=()) -> None:
     """Write ``scores.zarr``, ``summary.csv``, ``summary.html``, ``recovery.csv`` and ``paired.csv``
     under ``out``."""
     rng = np.random.default_rng(seed)
     ceilings = rsa_ceilings(rsa)
     entries = [e for p in encoding for e in encoding_entries(p, rng)] + [e for p in rsa for e in rsa_entries(p, ceilings)]
-    scores = scores_dataset(entries)
+    scores = scores_dataset(entries).assign_attrs(skipped_rois=skipped_rois(rsa))
     opts = {**inference.DEFAULTS, **spec.get("inference", {})}
     families = (inference.encoding_families(encoding, opts["n_bootstrap"], seed)
                 + inference.rsa_families(rsa, opts["n_bootstrap"], seed))
