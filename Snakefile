@@ -66,6 +66,7 @@ include: "rules/similarity.smk"
 include: "rules/meg.smk"
 include: "rules/report.smk"
 include: "rules/decode.smk"
+include: "rules/behaviour.smk"
 include: "rules/safety.smk"
 
 

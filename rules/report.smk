@@ -5,6 +5,7 @@ rule summarize:
         encoding=PLAN.result_stores("encoding"),
         rsa=PLAN.result_stores("rsa"),
         decoding=PLAN.decoding_stores(),
+        behaviour=PLAN.behaviour_stores(),
     output:
         scores=update(directory(f"{R}/scores.zarr")),
         summary=report(f"{R}/summary.csv", caption="../report/summary.rst", category="Tables"),
@@ -24,7 +25,8 @@ rule summarize:
         runtime=runtime_min(5, 10),
     shell:
         "brainalign summarize --spec {params.spec:q} --seed {params.seed:q} --encoding {input.encoding:q} "
-        "--rsa {input.rsa:q} --decoding {input.decoding:q} --out {params.out:q} > {log:q} 2>&1"
+        "--rsa {input.rsa:q} --decoding {input.decoding:q} --behaviour {input.behaviour:q} --out {params.out:q} "
+        "> {log:q} 2>&1"
 
 
 rule figure_score_by_layer:
