@@ -7,8 +7,8 @@ The embedding of the ``n`` stimuli is a layer's features ``X`` (n, p) under a ra
 
     P(odd = c) = exp(s_ab / T) / (exp(s_ab / T) + exp(s_ac / T) + exp(s_bc / T)),
 
-with ``s`` the cosine similarity of the embedding divided by its standard deviation over all pairs
-of distinct stimuli, so the temperature ``T`` is in units of the spread of the similarities
+with ``s`` the dot product of the embedding divided by its standard deviation over all pairs of
+distinct stimuli (the similarity of SPoSE and of the gLocal probe), so the temperature ``T`` is in units of the spread of the similarities
 (small T: nearly deterministic; large T: chance, 1/3). ``n_triplets`` distinct random triplets
 are each answered by ``repeats`` simulated people (subjects ``s01``, ``s02``, ...), so that the
 stage can estimate the human ceiling from the repeats.
@@ -27,10 +27,9 @@ def luce_probabilities(features: np.ndarray, triplets: np.ndarray, *, temperatur
     """(T, 3) probability that each position is chosen as the odd one out (module docstring)."""
     x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
     e = x @ rng.standard_normal((x.shape[1], dims)) / np.sqrt(dims)
-    e /= np.linalg.norm(e, axis=1, keepdims=True)
-    cos = e @ e.T
+    dot = e @ e.T
     off = ~np.eye(len(e), dtype=bool)
-    return softmax(triplet_logits(e, triplets) / (cos[off].std() * temperature), axis=1)
+    return softmax(triplet_logits(e, triplets) / (dot[off].std() * temperature), axis=1)
 
 
 def simulate_triplets(features: np.ndarray, *, n_triplets: int, repeats: int, temperature: float, dims: int,

@@ -27,7 +27,7 @@ DEFAULTS = {
     "time_resolved": {"window": 1, "latency_window": [0.0, 0.5], "ci": 0.95, "outer_folds": 5},
     "inference": {"n_bootstrap": 1000, "n_permutations": 10000, "ci": 0.95},
     "behaviour": {"n_bootstrap": 200, "ci": 0.95, "n_splits": 100,
-                  "glocal": {"lambdas": [0.001, 0.01, 0.1], "alpha": 0.1, "tau": 0.1, "n_components": 16,
+                  "glocal": {"lambdas": [0.0, 0.001, 0.01, 0.1], "alpha": 0.1, "tau": 0.1, "n_components": 16,
                              "test_fraction": 0.5, "folds": 3, "local_batch": 256, "max_iter": 200}},
 }
 MODEL_DEFAULTS = {"pooling": "none", "batch_size": 32, "device": "auto", "precision": "float32"}
