@@ -2,17 +2,12 @@
 # (one store per dataset x model), and the agreement figure. summary.csv rows: rules/report.smk.
 
 
-def _behaviour_generator(wc):
-    """The features store of the model whose layer drives a simulated behaviour dataset."""
-    spec = config["datasets"][wc.dataset]
-    return PLAN.features_store(spec["stimuli"], spec["simulate_behaviour"]["model"])
-
-
 rule simulate_behaviour:
     """Simulated odd-one-out triplets of a behaviour dataset, written as a triplet file."""
     input:
         stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
-        features=_behaviour_generator,
+        features=lambda wc: PLAN.features_store(  # the generating model's
+            PLAN.stimset_of(wc.dataset), config["datasets"][wc.dataset]["simulate_behaviour"]["model"]),
     output:
         f"{R}/behaviour_raw/{{dataset}}/triplets.tsv",
     params:

@@ -38,6 +38,7 @@ of the stimulus set); for triplets, one group per layer with the gLocal probe: `
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -67,8 +68,10 @@ def item_map(spec: dict, fmt: dict, stimuli: xr.Dataset) -> ItemMap:
 
 
 def _intervals(samples: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over the first axis, NaN samples ignored."""
-    with np.errstate(invalid="ignore"):
+    """Percentile interval over the first axis, NaN samples ignored (NaN where every sample is: a
+    matrix has no judgements to resample)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         return tuple(np.nanquantile(samples, [(1 - ci) / 2, (1 + ci) / 2], axis=0))
 
 
