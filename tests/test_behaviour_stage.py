@@ -11,7 +11,7 @@ from brainalign import store
 from brainalign.config import DEFAULTS
 from brainalign.errors import InputError
 from brainalign.metrics.behaviour import odd_one_out_choices
-from brainalign.stages import behaviour, simulate_behaviour
+from brainalign.stages import behaviour, figure, simulate_behaviour, summarize
 from brainalign.stages.behaviour_summary import behaviour_recovery, behaviour_rows
 
 N = 40
@@ -72,6 +72,14 @@ def test_simulated_triplets_stage_and_summary(stores):
     recovery = behaviour_recovery([root / "b.zarr"], {"judged": spec}, n_bootstrap=100, ci=0.95, seed=0)
     assert recovery.recovered.tolist() == [True] and recovery.runner_up_layer.tolist() == ["early"]
     assert not recovery.indistinguishable.iloc[0]
+    # wired into summarize (rows appended to summary.csv and recovery.csv) and drawn
+    summarize.run({"datasets": {"judged": spec}, "inference": {"n_bootstrap": 100}}, encoding=[], rsa=[],
+                  behaviour=[root / "b.zarr"], out=root / "summary", seed=0)
+    summary = pd.read_csv(root / "summary" / "summary.csv")
+    assert len(summary) == 6 and set(summary.metric) == {"odd_one_out_cosine", "odd_one_out_dot", "glocal_odd_one_out"}
+    assert pd.read_csv(root / "summary" / "recovery.csv").recovered.tolist() == [True]
+    figure.run({}, kind="behaviour", behaviour=[root / "b.zarr"], out=root / "behaviour.png", seed=0)
+    assert (root / "behaviour.png").stat().st_size > 10_000
 
 
 def test_two_afc_and_similarity_matrices(stores):
