@@ -76,6 +76,7 @@ include: "rules/decode.smk"
 include: "rules/curves.smk"
 include: "rules/probe.smk"
 include: "rules/sweep.smk"
+include: "rules/behaviour.smk"
 include: "rules/safety.smk"
 include: "rules/ensembles.smk"
 

@@ -6,6 +6,7 @@ rule summarize:
         rsa=PLAN.result_stores("rsa"),
         decoding=PLAN.decoding_stores(),
         probe=PLAN.probe_stores(),
+        behaviour=PLAN.behaviour_stores(),
     output:
         scores=update(directory(f"{R}/scores.zarr")),
         summary=report(f"{R}/summary.csv", caption="../report/summary.rst", category="Tables"),
@@ -25,7 +26,8 @@ rule summarize:
         runtime=runtime_min(5, 10),
     shell:
         "brainalign summarize --spec {params.spec:q} --seed {params.seed:q} --encoding {input.encoding:q} "
-        "--rsa {input.rsa:q} --decoding {input.decoding:q} --probe {input.probe:q} --out {params.out:q} > {log:q} 2>&1"
+        "--rsa {input.rsa:q} --decoding {input.decoding:q} --probe {input.probe:q} "
+        "--behaviour {input.behaviour:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule figure_score_by_layer:

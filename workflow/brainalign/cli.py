@@ -99,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--stimuli", type=Path, help="stimulus store: the known stimulus ids (default: any)")
     s = stage("meg_summarize", "MEG summary and recovery tables, time-course figure")
     s.add_argument("--stores", type=Path, nargs="*", default=[], help="meg_align stores")
+    s = stage("simulate_behaviour", "write simulated odd-one-out triplets of a behaviour dataset (TSV)")
+    s.add_argument("--stimuli", type=Path, required=True)
+    s.add_argument("--features", type=Path, required=True, help="the generating model's features store")
+    s = stage("behaviour", "agreement of every layer with human judgements, and the gLocal probe")
+    s.add_argument("--features", type=Path, required=True)
+    s.add_argument("--stimuli", type=Path, required=True)
+    s.add_argument("--judgements", type=Path, required=True, help="the judgements file (triplets, 2AFC, matrices)")
     s = stage("summarize", "scores store with bootstrap samples and ceilings, summary and recovery tables")
     s.add_argument("--encoding", type=Path, nargs="*", default=[])
     s.add_argument("--rsa", type=Path, nargs="*", default=[])
@@ -126,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--recovery", type=Path, required=True, help="recovery.csv")
     s = stage("sweep_figure", "the noise-curve figure of one sweep")
     s.add_argument("--table", type=Path, required=True, help="sweep.csv")
+    s.add_argument("--behaviour", type=Path, nargs="*", default=[])
 
     s = stage("figure", "draw one figure of the study from its stores")
     s.add_argument("--kind", required=True, choices=FIGURE_KINDS)
@@ -135,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--stimuli", type=Path, help="the dataset's stimulus store")
     s.add_argument("--similarity", type=_named_path, nargs="*", default=[], metavar="STIMSET=PATH",
                    help="similarity stores")
+    s.add_argument("--behaviour", type=Path, nargs="*", default=[], help="behaviour stores")
 
     s = sub.add_parser("nsd-trials", help="NSD's trial table of one subject (TSV) from nsd_expdesign.mat")
     s.add_argument("--expdesign", type=Path, required=True, help="nsddata/experiments/nsd/nsd_expdesign.mat")

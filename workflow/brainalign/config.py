@@ -38,7 +38,9 @@ GLM_ONLY = ("derivatives", "space", "res", "bold", "session", "confounds", "glm"
 MEG_ONLY = ("files", "datatype", "stimulus_table", "drop_unknown", "average", "events", "preprocessing",
             "simulate_meg")
 RDM_ONLY = ("rdms", "stimulus_ids")
-ONLY = {"fmri": FMRI_ONLY, "meg": MEG_ONLY, "rdm": RDM_ONLY}
+BEHAVIOUR_ONLY = ("kind", "judgements", "simulate_behaviour")
+ONLY = {"fmri": FMRI_ONLY, "meg": MEG_ONLY, "rdm": RDM_ONLY, "behaviour": BEHAVIOUR_ONLY}
+BEHAVIOUR_SIMULATION_DEFAULTS = {"n_triplets": 2000, "repeats": 2, "temperature": 0.3, "dims": 128, "seed": 0}
 
 
 class ConfigError(ValueError):
@@ -141,6 +143,8 @@ def validate_config(config: dict, schema_path) -> dict:
             cfg["datasets"][name] = _meg_dataset(ds, cfg, where, shared)
         elif modality == "rdm":
             cfg["datasets"][name] = _rdm_dataset(ds, where, shared)
+        elif modality == "behaviour":
+            cfg["datasets"][name] = _behaviour_dataset(ds, cfg, where, shared)
         else:
             _fmri_dataset(ds, cfg, where, shared)
     check_study(cfg)
@@ -323,6 +327,38 @@ def _rdm_dataset(ds: dict, where: str, shared: str) -> dict:
     _resolve_paths(ds, ("stimulus_ids",), shared)
     if "stimulus_ids" in ds:
         _check_exists(ds["stimulus_ids"], f"{where}.stimulus_ids")
+    return ds
+
+
+def _behaviour_dataset(ds: dict, cfg: dict, where: str, shared: str) -> dict:
+    """A resolved human-judgement dataset: simulated triplets (defaults filled, the generating layer
+    checked) or a judgements file whose reading conventions are all stated (after its preset)."""
+    from .behaviour_io import CHOICES, resolved_format
+
+    if "simulate_behaviour" in ds:
+        if ds["kind"] != "triplets" or "judgements" in ds:
+            raise ConfigError(f"config: key '{where}.simulate_behaviour' simulates triplets: it needs "
+                              f"'{where}.kind: triplets' and no '{where}.judgements'")
+        ds["simulate_behaviour"] = _merge(BEHAVIOUR_SIMULATION_DEFAULTS, ds["simulate_behaviour"])
+        _check_generator(ds["simulate_behaviour"], cfg, f"{where}.simulate_behaviour")
+        return ds
+    spec = ds.setdefault("judgements", {})
+    if "file" not in spec:
+        raise ConfigError(f"config: missing required key '{where}.judgements.file' (or simulate triplets with "
+                          f"'{where}.simulate_behaviour')")
+    _resolve_paths(spec, ("file", "item_ids"), shared)
+    _check_exists(spec["file"], f"{where}.judgements.file")
+    if "item_ids" in spec:
+        _check_exists(spec["item_ids"], f"{where}.judgements.item_ids")
+    fmt = resolved_format(spec)
+    needed = ["item_base"] + (["choice"] if ds["kind"] in CHOICES else [])
+    missing = [k for k in needed if k not in fmt]
+    if missing:
+        raise ConfigError(f"config: missing required key '{where}.judgements.{missing[0]}': state it (never "
+                          f"guessed; or use a preset)")
+    if ds["kind"] in CHOICES and fmt["choice"] not in CHOICES[ds["kind"]]:
+        raise ConfigError(f"config: key '{where}.judgements.choice' is {fmt['choice']!r}, which {ds['kind']} "
+                          f"judgements do not offer ({list(CHOICES[ds['kind']])})")
     return ds
 
 

@@ -35,6 +35,12 @@ MEG/EEG datasets (``modality: meg``)::
     R/brain/{dataset}/sub-{sub}.zarr            epochs or averages (trial|stimulus, unit, time)
     R/meg_align/{dataset}/sub-{sub}/{model}.zarr  time-resolved RSA and encoding, one group each
     R/meg_summary.csv, R/meg_recovery.csv, R/figures/meg_timecourse.png
+
+Human judgements (``modality: behaviour``)::
+
+    R/behaviour_raw/{dataset}/triplets.tsv      simulated triplets (simulated datasets only)
+    R/behaviour/{dataset}/{model}.zarr          agreement of every layer, gLocal probes
+    R/figures/behaviour.png
 """
 
 from __future__ import annotations
@@ -178,6 +184,20 @@ class StudyPlan:
             figures["alignment"] = "alignment_fewshot"
         return {kind: f"{self.root}/figures/{name}.png" for kind, name in figures.items()}
 
+    def behaviour_files(self, dataset: str) -> list[str]:
+        """The judgements file of a behaviour dataset (simulated triplets, or ``judgements.file``),
+        then any other file it reads (``judgements.item_ids``)."""
+        spec = self.config["datasets"][dataset]
+        if "simulate_behaviour" in spec:
+            return [f"{self.root}/behaviour_raw/{dataset}/triplets.tsv"]
+        return [spec["judgements"]["file"]] + ([spec["judgements"]["item_ids"]] if "item_ids" in spec["judgements"]
+                                               else [])
+
+    def behaviour_stores(self) -> list[str]:
+        """One store per behaviour dataset x model that sees its stimulus set."""
+        return [f"{self.root}/behaviour/{d}/{m}.zarr" for d in self.datasets("behaviour")
+                for m in self.models_for(self.stimset_of(d))]
+
     def banded_stores(self) -> list[str]:
         """One store per fMRI dataset x subject x banded model (``encoding.banded``) whose feature
         spaces' models all see the dataset's stimulus set."""
@@ -221,6 +241,8 @@ class StudyPlan:
             figures.append(f"{self.root}/figures/model_similarity.png")
         if len(self.similarity_sets()) >= 2:
             figures.append(f"{self.root}/figures/similarity_consistency.png")
+        if self.datasets("behaviour"):
+            figures.append(f"{self.root}/figures/behaviour.png")
         return figures + list(self.probe_figures().values())
 
     # ------------------------------------------------------------ trained ensembles

@@ -26,7 +26,7 @@ import numpy as np
 
 from ._paired_input import as_representation, check_int
 
-__all__ = ["odd_one_out_choices", "odd_one_out_accuracy"]
+__all__ = ["odd_one_out_choices", "odd_one_out_accuracy", "two_afc_choices"]
 
 _PAIRS = ((0, 1), (0, 2), (1, 2))
 _ODD_FOR_PAIR = (2, 1, 0)  # position of the item left out of each pair in _PAIRS
@@ -126,3 +126,22 @@ def _check_choices(odd_one_out, triplets: np.ndarray) -> np.ndarray:
         raise ValueError(f"odd_one_out must be one of its triplet's items; rows "
                          f"{np.flatnonzero(outside)[:5].tolist()} are not")
     return choices
+
+
+def two_afc_choices(representation, judgements, *, similarity: str = "cosine") -> np.ndarray:
+    """The model's choice in two-alternative forced-choice judgements (NIGHTS-style).
+
+    ``judgements``: int array (n, 3) of rows ``(reference, option A, option B)``; the model picks
+    the option more similar to the reference, ``argmax(s(ref, A), s(ref, B))`` (dot or cosine, as
+    in :func:`odd_one_out_choices`); a tie goes to A. Returns the chosen item index (n,).
+    """
+    if similarity not in ("dot", "cosine"):
+        raise ValueError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
+    items = as_representation(representation, "representation", min_stimuli=3)
+    judgements = _check_triplets(judgements, items.shape[0])
+    if similarity == "cosine":
+        items = items / np.linalg.norm(items, axis=1, keepdims=True)
+    ref = items[judgements[:, 0]]
+    s_a = np.einsum("ij,ij->i", ref, items[judgements[:, 1]], dtype=np.float64)
+    s_b = np.einsum("ij,ij->i", ref, items[judgements[:, 2]], dtype=np.float64)
+    return np.where(s_b > s_a, judgements[:, 2], judgements[:, 1])

@@ -6,7 +6,8 @@
 * ``rdms``: the RSA stores of one dataset (every subject x model) and its ``stimuli`` store;
 * ``brain_map``: the encoding and brain stores of one dataset (``spec``: its config entry);
 * ``model_similarity``, ``similarity_consistency``: the similarity stores (``NAME=PATH``,
-  one per stimulus set).
+  one per stimulus set);
+* ``behaviour``: the behaviour stores (agreement with human judgements).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from .. import store
 
 log = logging.getLogger(__name__)
-KINDS = ("score_by_layer", "rdms", "brain_map", "model_similarity", "similarity_consistency")
+KINDS = ("score_by_layer", "rdms", "brain_map", "model_similarity", "similarity_consistency", "behaviour")
 
 
 def _by_subject(paths) -> dict:
@@ -29,7 +30,7 @@ def _by_subject(paths) -> dict:
 
 
 def run(spec: dict, *, kind: str, out, seed: int, scores=None, rsa=(), encoding=(), brain=(), stimuli=None,
-        similarity=None) -> None:
+        similarity=None, behaviour=()) -> None:
     """Draw the figure ``kind`` (module docstring) to the PNG ``out``."""
     if kind == "score_by_layer":
         from ..figures.score_by_layer import plot_score_by_layer
@@ -51,6 +52,10 @@ def run(spec: dict, *, kind: str, out, seed: int, scores=None, rsa=(), encoding=
 
         stores = {name: store.open_dataset(p) for name, p in similarity.items()}
         (plot_similarity_matrices if kind == "model_similarity" else plot_consistency)(stores, out)
+    elif kind == "behaviour":
+        from ..figures.behaviour import plot_behaviour
+
+        plot_behaviour([store.open_dataset(p, group="agreement") for p in behaviour], out)
     else:
         raise ValueError(f"figure kind {kind!r} is not one of {KINDS}")
     log.info("wrote %s", out)

@@ -37,6 +37,10 @@ One *entry* is a dataset x subject x ROI x model x layer x method x metric. For 
 * ``paired.csv``: paired differences of every pair of layers and models, and ``summary.csv``'s
   ``group_*`` columns: tests over subjects (:mod:`brainalign.stages.inference`, settings
   ``inference``).
+
+Agreement with human judgements (``behaviour`` stores) adds rows to ``summary.csv`` and, for
+simulated triplets, to ``recovery.csv`` (:mod:`brainalign.stages.behaviour_summary`); like decoding,
+they are not in ``scores.zarr``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from .. import store
 from ..results import square_rdms
 from . import inference
 from ._rsa_settings import metric_name, subject_ceilings
+from .behaviour_summary import behaviour_recovery, behaviour_rows
 
 log = logging.getLogger(__name__)
 N_VOXEL_BOOTSTRAP = 1000
@@ -234,7 +239,7 @@ def skipped_rois(rsa) -> dict:
     return out
 
 
-def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=(), probe=()) -> None:
+def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=(), probe=(), behaviour=()) -> None:
     """Write ``scores.zarr``, ``summary.csv``, ``summary.html``, ``recovery.csv`` and ``paired.csv``
     under ``out``."""
     rng = np.random.default_rng(seed)
@@ -248,10 +253,14 @@ def run(spec: dict, *, encoding, rsa, out, seed: int, decoding=(), probe=()) -> 
                                                     seed=seed))
     summary = summary_table(scores)
     summary = summary.join(inference.group_columns(summary, n_permutations=opts["n_permutations"], seed=seed))
-    extra = [row for p in decoding for row in decoding_rows(p)] + [row for p in probe for row in probe_rows(p)]
+    extra = ([row for p in decoding for row in decoding_rows(p)] + [row for p in probe for row in probe_rows(p)]
+             + behaviour_rows(behaviour))
     if extra:
         summary = pd.concat([summary, pd.DataFrame(extra, columns=COLUMNS)], ignore_index=True)
     recovery = inference.recovery_intervals(recovery_table(summary, spec["datasets"]), families, opts["ci"])
+    if behaviour:
+        recovery = pd.concat([recovery, behaviour_recovery(behaviour, spec["datasets"], n_bootstrap=opts["n_bootstrap"],
+                                                           ci=opts["ci"], seed=seed)], ignore_index=True)
     paired = inference.paired_table(families, n_bootstrap=opts["n_bootstrap"], n_permutations=opts["n_permutations"],
                                     ci=opts["ci"], seed=seed)
     out = Path(out)
