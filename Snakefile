@@ -12,7 +12,6 @@ from brainalign.plan import StudyPlan
 from brainalign.results_lock import ResultsLock, remove_temporaries
 from brainalign.run_warnings import print_run_warnings
 
-
 RUN_STARTED = time.time()  # this run's logs are those written since (their warnings: onsuccess, onerror)
 # The default study, unless a study config is given with --configfile: that one replaces it whole
 # (Snakemake would otherwise merge it into the default and run both studies). --config key=value
@@ -26,8 +25,9 @@ if not workflow.overwrite_configfiles:
 # `brainalign check` before anything is planned: the files read again strictly (Snakemake keeps the
 # last of a key given twice; here it is an error naming its file and line), the overrides applied,
 # and an unknown key, a wrong type or a missing file an error that names the key; no job starts.
-STUDY = check_config_files(CONFIG_FILES, Path(workflow.basedir) / "config" / "schema.yaml",
-                           overrides=workflow.config_settings.config)
+STUDY = check_config_files(
+    CONFIG_FILES, Path(workflow.basedir) / "config" / "schema.yaml", overrides=workflow.config_settings.config
+)
 config.clear()
 config.update(STUDY)
 PLAN = StudyPlan(config)
@@ -57,6 +57,7 @@ onerror:
     RESULTS_LOCK.release()
     print_run_warnings(f"{R}/logs", RUN_STARTED)
 
+
 report: "report/workflow.rst"
 
 
@@ -82,6 +83,7 @@ include: "rules/ensembles.smk"
 
 
 rule all:
+    default_target: True
     input:
         PLAN.similarity_stores(),
         PLAN.banded_stores(),
@@ -91,6 +93,8 @@ rule all:
         PLAN.curve_outputs(),
         PLAN.ensemble_outputs(),
         PLAN.sweep_outputs(),
-        *([f"{R}/meg_summary.csv", f"{R}/meg_recovery.csv", f"{R}/figures/meg_timecourse.png"]
-          if PLAN.datasets("meg") else []),
-    default_target: True
+        *(
+            [f"{R}/meg_summary.csv", f"{R}/meg_recovery.csv", f"{R}/figures/meg_timecourse.png"]
+            if PLAN.datasets("meg")
+            else []
+        ),

@@ -69,13 +69,15 @@ def mem_mb(base, per_input, **which):
     """Memory request `(base + per_input * input MiB) * attempt` MB: `per_input` is how many
     copies of its inputs a stage holds at its peak (`which`: see `input_mb`)."""
     return lambda wildcards, input, attempt: math.ceil(
-        (base + per_input * input_mb(input, wildcards, **which)) * attempt)
+        (base + per_input * input_mb(input, wildcards, **which)) * attempt
+    )
 
 
 def runtime_min(base, per_gib, **which):
     """Time limit `(base + per_gib * input GiB) * attempt` minutes."""
     return lambda wildcards, input, attempt: math.ceil(
-        (base + per_gib * input_mb(input, wildcards, **which) / 1024) * attempt)
+        (base + per_gib * input_mb(input, wildcards, **which) / 1024) * attempt
+    )
 
 
 def cpus(base, gib_per_cpu, most=16, **which):
@@ -102,11 +104,20 @@ def _meg_generating_features(wc):
 def _align_spec(wc):
     """meg_align's config: the rsa, encoding and time_resolved sections (their keys are distinct)
     and the store's labels."""
-    return as_json({**config["rsa"], **ENCODING_CONFIG, **config["time_resolved"], "dataset": wc.dataset,
-                    "subject": wc.sub, "model": wc.model})
+    return as_json(
+        {
+            **config["rsa"],
+            **ENCODING_CONFIG,
+            **config["time_resolved"],
+            "dataset": wc.dataset,
+            "subject": wc.sub,
+            "model": wc.model,
+        }
+    )
 
 
 def encoding_spec(wc):
     """The stage's config and the store's labels."""
-    return as_json({**ENCODING_CONFIG, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model,
-                    **PLAN.noise_spec(wc.dataset)})
+    return as_json(
+        {**ENCODING_CONFIG, "dataset": wc.dataset, "subject": wc.sub, "model": wc.model, **PLAN.noise_spec(wc.dataset)}
+    )

@@ -13,17 +13,17 @@ rule summarize:
         table=report(f"{R}/summary.html", caption="../report/summary.rst", category="Tables"),
         recovery=report(f"{R}/recovery.csv", caption="../report/recovery.rst", category="Tables"),
         paired=f"{R}/paired.csv",
+    log:
+        f"{R}/logs/summarize.log",
+    conda:
+        "../envs/brainalign.yaml"
+    resources:
+        mem_mb=mem_mb(1000, 2),
+        runtime=runtime_min(5, 10),
     params:
         spec=lambda wc: as_json({"datasets": config["datasets"], "results_dir": R, "inference": config["inference"]}),
         out=lambda wc, output: Path(output.summary).parent,
         seed=config["seed"],
-    conda:
-        "../envs/brainalign.yaml"
-    log:
-        f"{R}/logs/summarize.log",
-    resources:
-        mem_mb=mem_mb(1000, 2),
-        runtime=runtime_min(5, 10),
     shell:
         "brainalign summarize --spec {params.spec:q} --seed {params.seed:q} --encoding {input.encoding:q} "
         "--rsa {input.rsa:q} --decoding {input.decoding:q} --probe {input.probe:q} "
@@ -35,18 +35,22 @@ rule figure_score_by_layer:
     input:
         scores=f"{R}/scores.zarr",
     output:
-        report(f"{R}/figures/score_by_layer.png", caption="../report/score_by_layer.rst", category="Figures",
-               subcategory="Alignment"),
-    params:
-        spec=as_json({}),
-        seed=config["seed"],
-    conda:
-        "../envs/brainalign.yaml"
+        report(
+            f"{R}/figures/score_by_layer.png",
+            caption="../report/score_by_layer.rst",
+            category="Figures",
+            subcategory="Alignment",
+        ),
     log:
         f"{R}/logs/figure/score_by_layer.log",
+    conda:
+        "../envs/brainalign.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        spec=as_json({}),
+        seed=config["seed"],
     shell:
         "brainalign figure --kind score_by_layer --spec {params.spec:q} --seed {params.seed:q} "
         "--scores {input.scores:q} --out {output:q} > {log:q} 2>&1"
@@ -58,18 +62,22 @@ rule figure_rdms:
         rsa=lambda wc: PLAN.dataset_stores("rsa", wc.dataset),
         stimuli=lambda wc: PLAN.stimuli_store(PLAN.stimset_of(wc.dataset)),
     output:
-        report(f"{R}/figures/rdms_{{dataset}}.png", caption="../report/rdms.rst", category="Figures",
-               subcategory="Representations"),
-    params:
-        spec=lambda wc: as_json({"dataset": wc.dataset}),
-        seed=config["seed"],
-    conda:
-        "../envs/brainalign.yaml"
+        report(
+            f"{R}/figures/rdms_{{dataset}}.png",
+            caption="../report/rdms.rst",
+            category="Figures",
+            subcategory="Representations",
+        ),
     log:
         f"{R}/logs/figure/rdms_{{dataset}}.log",
+    conda:
+        "../envs/brainalign.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        spec=lambda wc: as_json({"dataset": wc.dataset}),
+        seed=config["seed"],
     shell:
         "brainalign figure --kind rdms --spec {params.spec:q} --seed {params.seed:q} --rsa {input.rsa:q} "
         "--stimuli {input.stimuli:q} --out {output:q} > {log:q} 2>&1"
@@ -81,18 +89,22 @@ rule figure_brain_map:
         encoding=lambda wc: PLAN.dataset_stores("encoding", wc.dataset),
         brain=lambda wc: PLAN.dataset_stores("brain", wc.dataset),
     output:
-        report(f"{R}/figures/brain_map_{{dataset}}.png", caption="../report/brain_map.rst", category="Figures",
-               subcategory="Alignment"),
-    params:
-        spec=lambda wc: as_json({**config["datasets"][wc.dataset], "dataset": wc.dataset}),
-        seed=config["seed"],
-    conda:
-        "../envs/brainalign.yaml"
+        report(
+            f"{R}/figures/brain_map_{{dataset}}.png",
+            caption="../report/brain_map.rst",
+            category="Figures",
+            subcategory="Alignment",
+        ),
     log:
         f"{R}/logs/figure/brain_map_{{dataset}}.log",
+    conda:
+        "../envs/brainalign.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        spec=lambda wc: as_json({**config["datasets"][wc.dataset], "dataset": wc.dataset}),
+        seed=config["seed"],
     shell:
         "brainalign figure --kind brain_map --spec {params.spec:q} --seed {params.seed:q} "
         "--encoding {input.encoding:q} --brain {input.brain:q} --out {output:q} > {log:q} 2>&1"
@@ -104,21 +116,25 @@ rule figure_model_similarity:
     input:
         PLAN.similarity_stores(),
     output:
-        report(f"{R}/figures/{{kind}}.png", caption="../report/model_similarity.rst", category="Figures",
-               subcategory="Model x model"),
+        report(
+            f"{R}/figures/{{kind}}.png",
+            caption="../report/model_similarity.rst",
+            category="Figures",
+            subcategory="Model x model",
+        ),
+    log:
+        f"{R}/logs/figure/{{kind}}.log",
     wildcard_constraints:
         kind="model_similarity|similarity_consistency",
+    conda:
+        "../envs/brainalign.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         spec=as_json({}),
         similarity=quoted_list(f"{s}={PLAN.similarity_store(s)}" for s in PLAN.similarity_sets()),
         seed=config["seed"],
-    conda:
-        "../envs/brainalign.yaml"
-    log:
-        f"{R}/logs/figure/{{kind}}.log",
-    resources:
-        mem_mb=2000,
-        runtime=10,
     shell:
         "brainalign figure --kind {wildcards.kind:q} --spec {params.spec:q} --seed {params.seed:q} "
         "--similarity {params.similarity} --out {output:q} > {log:q} 2>&1"

@@ -5,20 +5,27 @@ rule rsa:
         features=lambda wc: PLAN.features_store(PLAN.stimset_of(wc.dataset), wc.model),
     output:
         update(directory(f"{R}/rsa/{{dataset}}/sub-{{sub}}/{{model}}.zarr")),
-    params:
-        spec=lambda wc: as_json({**config["rsa"], "dataset": wc.dataset, "subject": wc.sub, "model": wc.model,
-                                      **PLAN.noise_spec(wc.dataset)}),
-        seed=config["seed"],
-    conda:
-        "../envs/brainalign.yaml"
     log:
         f"{R}/logs/rsa/{{dataset}}_sub-{{sub}}_{{model}}.log",
     benchmark:
         f"{R}/benchmarks/rsa/{{dataset}}_sub-{{sub}}_{{model}}.tsv"
+    conda:
+        "../envs/brainalign.yaml"
     threads: cpus(1, 4)
     resources:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime_min(10, 30),
+    params:
+        spec=lambda wc: as_json(
+            {
+                **config["rsa"],
+                "dataset": wc.dataset,
+                "subject": wc.sub,
+                "model": wc.model,
+                **PLAN.noise_spec(wc.dataset),
+            }
+        ),
+        seed=config["seed"],
     shell:
         "brainalign rsa --spec {params.spec:q} --seed {params.seed:q} --brain {input.brain:q} "
         "--features {input.features:q} --out {output:q} > {log:q} 2>&1"

@@ -23,8 +23,12 @@ from snakemake.io import is_flagged
 
 def _existing_updates():
     """The existing `update` outputs of the jobs this run will execute."""
-    return [Path(f) for job in workflow.dag.needrun_jobs() for f in job.output
-            if is_flagged(f, "update") and os.path.exists(f)]
+    return [
+        Path(f)
+        for job in workflow.dag.needrun_jobs()
+        for f in job.output
+        if is_flagged(f, "update") and os.path.exists(f)
+    ]
 
 
 def drop_leftover_backups():
@@ -38,4 +42,3 @@ def mark_unfinished_updates_incomplete():
     for job in workflow.dag.needrun_jobs():
         if any(is_flagged(f, "update") and os.path.exists(f) for f in job.output):
             workflow.persistence.started(job)
-

@@ -5,15 +5,15 @@ rule stimuli:
         files=lambda wc: MANIFESTS.stimuli(wc.stimset),
     output:
         update(directory(f"{R}/stimuli/{{stimset}}.zarr")),
-    params:
-        spec=lambda wc: as_json({k: v for k, v in config["stimuli"][wc.stimset].items() if k != "models"}),
-        seed=config["seed"],
-    conda:
-        "../envs/brainalign.yaml"
     log:
         f"{R}/logs/stimuli/{{stimset}}.log",
+    conda:
+        "../envs/brainalign.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        spec=lambda wc: as_json({k: v for k, v in config["stimuli"][wc.stimset].items() if k != "models"}),
+        seed=config["seed"],
     shell:
         "brainalign stimuli --spec {params.spec:q} --seed {params.seed:q} --out {output:q} > {log:q} 2>&1"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["banded", "decode", "encoding", "features", "figure", "fmri", "gather", "meg", "meg_align",
-           "meg_summarize", "rdms", "rsa", "similarity", "simulate", "simulate_meg", "stimuli", "summarize"]
+__all__ = ["banded", "behaviour", "curves", "curves_figure", "curves_summarize", "decode", "encoding", "ensembles",
+           "ensembles_summary", "features", "figure", "fmri", "gather", "meg", "meg_align", "meg_summarize", "probe",
+           "probe_compare", "rdms", "rsa", "similarity", "simulate", "simulate_behaviour", "simulate_meg", "stimuli",
+           "summarize", "sweep", "sweep_figure", "train"]
 
 
 def __getattr__(name: str):
