@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rsa", type=Path, nargs="*", default=[])
     s.add_argument("--decoding", type=Path, nargs="*", default=[])
     s.add_argument("--probe", type=Path, nargs="*", default=[])
+    s.add_argument("--behaviour", type=Path, nargs="*", default=[])
 
     s = stage("curves", "one method's scores on random subsets of the stimuli, at several sizes")
     s.add_argument("--method", required=True, help="similarity, rsa or encoding")
@@ -133,7 +134,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--recovery", type=Path, required=True, help="recovery.csv")
     s = stage("sweep_figure", "the noise-curve figure of one sweep")
     s.add_argument("--table", type=Path, required=True, help="sweep.csv")
-    s.add_argument("--behaviour", type=Path, nargs="*", default=[])
 
     s = stage("figure", "draw one figure of the study from its stores")
     s.add_argument("--kind", required=True, choices=FIGURE_KINDS)
