@@ -212,7 +212,7 @@ class InputManifests:
             kind = spec.get("modality", "fmri")
             if kind == "fmri":
                 self.stimulus_ids(spec["stimuli"])
-            if kind in ("fmri", "meg"):
+            if kind == "meg" or (kind == "fmri" and spec.get("layout") != "betas"):  # as rules/fmri.smk, meg.smk
                 for subject in spec.get("subjects", []):
                     getattr(self, kind)(dataset, subject)
 
