@@ -20,6 +20,8 @@ def model_colours(models) -> dict[str, tuple]:
 
 
 def save(fig, path) -> None:
-    """Write ``fig`` as a PNG at ``path`` (atomically) and close it."""
-    store.atomic_file(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
+    """Write ``fig`` as a PNG at ``path`` (atomically) and close it; the page is cut to what is
+    drawn (``bbox_inches="tight"``), so long rotated tick labels are never clipped."""
+    store.atomic_file(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png", bbox_inches="tight",
+                                                    pad_inches=0.1))
     plt.close(fig)
