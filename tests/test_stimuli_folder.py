@@ -214,7 +214,7 @@ def test_loose_image_beside_category_folders_is_named(tmp_path):
 # ------------------------------------------------------------------------------ RDM figure axes
 def test_rdm_axes_name_categories_or_few_stimuli():
     """Haxby's 8 category-level stimuli (a words set, no grouping attribute) are each named; a
-    folder's categories name their groups; too many names are left off."""
+    folder's categories name their groups; past MAX_LABELS stimuli, every k-th one is named."""
     from brainalign.figures.rdms import MAX_LABELS, axis_labels, category_order
     from brainalign.stimuli import words
 
@@ -224,7 +224,10 @@ def test_rdm_axes_name_categories_or_few_stimuli():
     assert attrs == [] and names == list(haxby.stimulus_id.values) and centres.tolist() == list(range(8))
     assert len(edges) == 0
     many = words([f"w{i}" for i in range(MAX_LABELS + 1)])
-    assert axis_labels(many, *category_order(many))[2] == []
+    _, centres, names = axis_labels(many, *category_order(many))
+    step = int(centres[1] - centres[0])
+    assert 1 < len(names) <= MAX_LABELS and step > 1 and centres.tolist() == list(range(0, MAX_LABELS + 1, step))
+    assert names == [f"w{i}" for i in centres.astype(int)]
     folder = haxby.assign_coords(category=("stimulus", ["object", "animal", "object", "animal", "place",
                                                         "object", "none", "object"]))
     order, attrs = category_order(folder)

@@ -1,6 +1,7 @@
 """brainalign's quiet terminal for Snakemake (``--logger brainalign``, set in profiles/default).
 
-One line per finished job, naming what it produced: ``[12:03:04] 5/51 rsa: results/rsa/...zarr``.
+The table of the jobs to run (per rule) at the start, then one line per finished job, naming what
+it produced: ``[12:03:04] 5/51 rsa: results/rsa/...zarr``.
 Job errors, warnings and Snakemake's own messages are shown as Snakemake shows them; the rule
 blocks, shell commands (the stages' whole config as JSON) and scheduler chatter are not. A dry run
 (``-n``) shows its plan as Snakemake does.
@@ -69,8 +70,7 @@ class LogHandler(LogHandlerBase):
                      for j in self.finished]
             self.finished.clear()
             return "\n".join(lines)
-        if event in (LogEvent.SHELLCMD, LogEvent.RUN_INFO, LogEvent.GROUP_INFO, LogEvent.RESOURCES_INFO,
-                     LogEvent.WORKFLOW_STARTED):
+        if event in (LogEvent.SHELLCMD, LogEvent.GROUP_INFO, LogEvent.RESOURCES_INFO, LogEvent.WORKFLOW_STARTED):
             return None if not (event == LogEvent.SHELLCMD and self.common_settings.printshellcmds) else \
                 self.format(record)
         if not self.default_filter.filter(record):
