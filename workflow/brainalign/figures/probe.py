@@ -95,6 +95,7 @@ def plot_alignment_fewshot(fits: pd.DataFrame, bands: pd.DataFrame, path) -> Non
                          f"b2 = {fit.b2:.3g}, R² = {fit.r2:.2f}, {int(fit.n_models)} models")
             ax.set_xlabel("human alignment (odd-one-out agreement)")
             ax.set_ylabel(f"{fit.shot}-shot probe accuracy")
+            ax.set_ylim(-0.05, 1.05)  # an accuracy: a band wider than [0, 1] (few models) is cut at the axes
             ax.legend(fontsize=7)
         fig.suptitle("Human alignment against few-shot accuracy across models")
         save(fig, path)
