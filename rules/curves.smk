@@ -64,11 +64,11 @@ if CURVES:
                     "subject": wc.sub,
                 }
             ),
-            features=lambda wc, input: quoted_list([f"{wc.model}={input.features}"]),
+            features=lambda wc, input: f"{wc.model}={input.features}",
             seed=CURVES["seed"],
         shell:
             "brainalign curves --method {wildcards.method:q} --spec {params.spec:q} --seed {params.seed:q} "
-            "--features {params.features} --brain {input.brain:q} --out {output:q} > {log:q} 2>&1"
+            "--features {params.features:q} --brain {input.brain:q} --out {output:q} > {log:q} 2>&1"
 
     rule curves_summarize:
         """Every curve as rows of curves.csv."""
