@@ -1,12 +1,12 @@
-"""The RSA stage at NSD size on its own: 10,000 stimuli (50 M pairs), 4 ROIs x 4,000 voxels, 3 layers
-of 384 features, Spearman, ``n_bootstrap`` samples (argument; the study uses 200).
+"""The RSA stage at NSD size on its own: 10,000 stimuli (50 M pairs; or N_STIMULI), 4 ROIs x 4,000
+voxels, 3 layers of 384 features, Spearman, ``n_bootstrap`` samples (argument; the study uses 200).
 
 Synthetic stores (one trial per stimulus: RSA reads only the stimulus means) are written once
-under ``/tmp/bench_rsa_10k``; the stage then runs in this process and its wall time, CPU time and
-peak RSS (``VmHWM``, setup excluded when the stores already exist) are printed as JSON. The
-per-sample cost times 200 gives the full job's time (the sample loop is the same code).
+under ``/tmp/bench_rsa_<N_STIMULI>``; the stage then runs in this process and its wall time, CPU
+time and peak RSS (``VmHWM``, setup excluded when the stores already exist) are printed as JSON,
+with the machine's BLAS settings and GEMM rate.
 
-Usage: ``python bench/bench_rsa_10k.py N_BOOTSTRAP``
+Usage: ``python bench/bench_rsa_10k.py N_BOOTSTRAP [N_STIMULI]``
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from _common import machine_info
 from brainalign import store
 from brainalign.stages import rsa
 
-WORK = Path("/tmp/bench_rsa_10k")
-N = 10_000
+N = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+WORK = Path(f"/tmp/bench_rsa_{N}")
 
 
 def write_stores(rng) -> None:
@@ -40,7 +41,7 @@ def write_stores(rng) -> None:
         betas = signal + 3 * rng.standard_normal(signal.shape, dtype=np.float32)
         rois[f"roi{r}"] = xr.Dataset({"betas": (("trial", "unit"), betas)},
                                      coords={"stimulus_id": ("trial", ids),
-                                             "run": ("trial", np.repeat(np.arange(40), N // 40).astype(str))})
+                                             "run": ("trial", (np.arange(N) * 40 // N).astype(str))})
     store.write_tree(WORK / "brain.zarr", rois, stage="fmri", params={}, seed=0)
 
 
@@ -56,7 +57,7 @@ def main() -> None:
     hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
     print(json.dumps({"n_stimuli": N, "n_bootstrap": n_bootstrap, "wall_s": round(time.time() - t, 1),
                       "cpu_s": round(time.process_time() - c, 1), "peak_rss_mib": round(hwm),
-                      "peak_includes_setup": setup, "load_average": os.getloadavg()}))
+                      "peak_includes_setup": setup, "load_average": os.getloadavg(), "machine": machine_info()}))
 
 
 if __name__ == "__main__":

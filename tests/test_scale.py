@@ -174,10 +174,13 @@ def test_stimulus_means_equal_accumulating_each_trial(rng):
     np.testing.assert_allclose(means, reference, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("ties", [False, True])
-def test_counting_bootstrap_equals_reranking_every_sample(rng, ties):
+@pytest.mark.parametrize("ties, regions", [(False, {}), (True, {}),
+                                           (True, {"region_bits": 4, "stream_bytes": 5 * 8 * 100})])
+def test_counting_bootstrap_equals_reranking_every_sample(rng, ties, regions):
     """bootstrap_spearman (ranks by counting) equals compare_resampled (weighted re-ranking of each
-    sample, itself tested against rsatoolbox) to 1e-12, ties and repeated draws included."""
+    sample, itself tested against rsatoolbox) to 1e-12, ties and repeated draws included; also with
+    the 780 pairs cut into regions of 16 and the drawn pairs' streams held 100 at a time (groups of
+    regions, several walks per sample)."""
     n = 40
     z = rng.standard_normal((n, 5))
     models = np.stack([compute_rdm(z + rng.standard_normal((n, 5)) * s, dtype=np.float64) for s in (0.5, 2)])
@@ -187,10 +190,40 @@ def test_counting_bootstrap_equals_reranking_every_sample(rng, ties):
     samples = rng.integers(0, n, (25, n))
     samples[0, :] = samples[0, 0]  # one condition only: NaN
     counts = np.stack([np.bincount(s, minlength=n) for s in samples])
-    ours = bootstrap_spearman([SortedPairs(m) for m in models], [SortedPairs(d) for d in data], counts, n_jobs=2)
+    ours = bootstrap_spearman([SortedPairs(m) for m in models], [SortedPairs(d) for d in data], counts, n_jobs=2,
+                              **regions)
     reference = np.stack([compare_resampled(models, d, samples) for d in data], axis=1)
     assert np.isnan(ours[0]).all() and np.isnan(reference[0]).all()
     np.testing.assert_allclose(ours[1:], reference[1:], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["distinct", "rounded", "close", "close_short", "constant", "float32", "signed"])
+def test_sorted_pairs_order_and_ties_equal_a_stable_argsort(rng, kind):
+    """SortedPairs' order equals numpy's stable argsort, and a tie group starts exactly where the
+    sorted value changes: for distinct values, heavy ties, values closer than the packed sort
+    key's leading bits resolve (one long run and many short ones, sorted by the whole key), one
+    value only, float32, and negative values with -0.0."""
+    n = 300
+    values = {"distinct": lambda: rng.uniform(0.7, 1.3, n * (n - 1) // 2),
+              "rounded": lambda: np.round(rng.uniform(0, 1, n * (n - 1) // 2), 2),
+              "close": lambda: np.where(rng.random(n * (n - 1) // 2) < 0.01, 1e300,
+                                        0.5 + rng.integers(0, 1000, n * (n - 1) // 2) * 2.0**-53),
+              "close_short": lambda: np.where(rng.random(n * (n - 1) // 2) < 0.01, 1e300,
+                                              0.5 + rng.integers(0, 10000, n * (n - 1) // 2) * 1e-6
+                                              + rng.integers(0, 4, n * (n - 1) // 2) * 2.0**-53),
+              "constant": lambda: np.full(n * (n - 1) // 2, 0.5),
+              "float32": lambda: rng.standard_normal(n * (n - 1) // 2).astype(np.float32),
+              "signed": lambda: np.where(rng.random(n * (n - 1) // 2) < 0.1, -0.0,
+                                         rng.standard_normal(n * (n - 1) // 2))}[kind]()
+    pairs = SortedPairs(values)
+    order = np.argsort(values, kind="stable")
+    i, j = np.triu_indices(n, 1)
+    np.testing.assert_array_equal(pairs.first, i[order])
+    np.testing.assert_array_equal(pairs.second, j[order])
+    ordered = values[order]
+    expected = np.concatenate([[True], ordered[1:] != ordered[:-1], [True]])  # the last: past the end
+    bits = np.unpackbits(pairs.starts.view(np.uint8), bitorder="little")[:values.size + 1].astype(bool)
+    np.testing.assert_array_equal(bits, expected)
 
 
 def test_row_block_rdm_equals_compute_rdm(rng, monkeypatch):
