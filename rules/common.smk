@@ -7,6 +7,7 @@ from pathlib import Path
 
 from brainalign.errors import InputError, damaged_store_message
 from brainalign.input_manifest import SUFFIX as MANIFEST_SUFFIX, manifest_bytes
+from brainalign.job_resources import rsa_memory_mib, rsa_runtime_min, rsa_shape, rsa_threads
 from brainalign.store import store_nbytes
 
 
@@ -84,6 +85,33 @@ def cpus(base, gib_per_cpu, most=16, **which):
     """Threads (under SLURM: --cpus-per-task): `base`, plus one per `gib_per_cpu` GiB of input,
     at most `most` (and never more than --cores)."""
     return lambda wildcards, input: min(most, base + int(input_mb(input, wildcards, **which) / 1024 / gib_per_cpu))
+
+
+def _rsa_shape(input):
+    """Stimuli, layers, ROIs, voxels and trials of an RSA job (`brainalign.job_resources.rsa_shape`);
+    zeros while its inputs do not exist (a dry run)."""
+    stores = (Path(input.brain), Path(input.features))
+    if not all((p / "zarr.json").is_file() for p in stores):
+        return {"n": 0, "layers": 0, "rois": 0, "units": 0, "trials": 0}
+    try:
+        return rsa_shape(*stores)
+    except (ValueError, OSError) as err:
+        raise InputError(damaged_store_message(stores[0], "", err)) from None
+
+
+def rsa_threads_for(wildcards, input):
+    """Threads of an RSA job from its stimulus pairs (`brainalign.job_resources.rsa_threads`)."""
+    return rsa_threads(_rsa_shape(input))
+
+
+def rsa_mem_mb(wildcards, input, attempt):
+    """Memory of an RSA job from the shape of its data (`brainalign.job_resources.rsa_memory_mib`), MB."""
+    return math.ceil(rsa_memory_mib(_rsa_shape(input)) * 1.048576 * attempt)
+
+
+def rsa_runtime(wildcards, input, threads, attempt):
+    """Time limit of an RSA job (`brainalign.job_resources.rsa_runtime_min`), minutes."""
+    return rsa_runtime_min(_rsa_shape(input), config["rsa"]["n_bootstrap"], threads) * attempt
 
 
 # ------------------------------------------------------------------ stage specs and inputs

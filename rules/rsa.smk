@@ -11,10 +11,10 @@ rule rsa:
         f"{R}/benchmarks/rsa/{{dataset}}_sub-{{sub}}_{{model}}.tsv"
     conda:
         "../envs/brainalign.yaml"
-    threads: cpus(1, 4)
+    threads: rsa_threads_for
     resources:
-        mem_mb=mem_mb(1000, 4),
-        runtime=runtime_min(10, 30),
+        mem_mb=rsa_mem_mb,
+        runtime=rsa_runtime,
     params:
         spec=lambda wc: as_json(
             {

@@ -1,6 +1,7 @@
 """Job resources sized from the data (``rules/common.smk``): memory and time requests follow the
-sizes of each job's input stores (``brainalign.store.store_nbytes``) by the rules' formulas,
-checked in closed form on the dry-run listing of the test study."""
+sizes of each job's input stores (``brainalign.store.store_nbytes``), or for RSA the shape of its
+data (``brainalign.job_resources``), by the rules' formulas, checked in closed form on the dry-run
+listing of the test study; the RSA formulas also against the NSD-sized benchmark's measured peak."""
 
 import math
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from brainalign import store
+from brainalign.job_resources import rsa_memory_mib, rsa_runtime_min, rsa_shape
 from study_runner import TEST_CONFIG, snakemake
 
 
@@ -51,7 +53,20 @@ def test_memory_and_time_follow_the_input_stores(study, tmp_path):
             elif job["rule"] == "encoding_part":  # one third of the betas, all the features
                 share = sum(mib.values()) - brain + brain / 3
                 assert int(job["resources"]["mem_mb"]) == math.ceil(1000 + 6 * share)
-            elif job["rule"] == "rsa":
-                assert int(job["resources"]["mem_mb"]) == math.ceil(1000 + 4 * sum(mib.values()))
+            elif job["rule"] == "rsa":  # from the shape of the data: its pairs, RDMs, voxels
+                shape = rsa_shape(*job["input"])
+                assert shape["n"] >= 3 and shape["rois"] >= 1 and shape["layers"] >= 1
+                assert int(job["resources"]["mem_mb"]) == math.ceil(rsa_memory_mib(shape) * 1.048576)
+                assert int(job["resources"]["runtime"]) == rsa_runtime_min(shape, cfg["rsa"]["n_bootstrap"], 1)
+                assert int(job["resources"]["mem_mb"]) < 1000  # a small study asks for little
             checked.add(job["rule"])
     assert checked == {"fmri", "encoding", "encoding_part", "rsa"}
+
+
+def test_rsa_memory_request_covers_the_measured_nsd_peak_without_waste():
+    """At NSD size (10,000 stimuli, 4 ROIs of 4,000 voxels, 3 layers) ``bench/bench_rsa_10k.py``
+    measured a peak of 2,922 MiB (2026-12-06); the request covers it by at most 1.5 times, where four times
+    the input stores (the previous rule) asked for about 9 GB with 30,000 trials."""
+    shape = {"n": 10_000, "layers": 3, "rois": 4, "units": 4000, "trials": 30_000}
+    assert 2922 <= rsa_memory_mib(shape) <= 1.5 * 2922
+    assert rsa_memory_mib({**shape, "n": 96}) < 1000

@@ -405,6 +405,19 @@ def store_nbytes(path) -> int:
     return int(sum(node.nbytes for _, node in root.members(max_depth=None) if isinstance(node, zarr.Array)))
 
 
+def dimension_sizes(path) -> dict[str, dict[str, int]]:
+    """Length of every named dimension of every group of a store (``""``: the root), from its
+    metadata alone (no chunk is read), e.g. ``{"V1": {"trial": 30000, "unit": 4000}}``."""
+    path = Path(path)
+    _check_complete(path)
+    sizes: dict[str, dict[str, int]] = {}
+    for name, node in zarr.open_group(str(path), mode="r").members(max_depth=None):
+        if isinstance(node, zarr.Array) and node.metadata.dimension_names:
+            group = name.rpartition("/")[0]
+            sizes.setdefault(group, {}).update(zip(node.metadata.dimension_names, node.shape))
+    return sizes
+
+
 def layer_names(path) -> list[str]:
     """Layers of a features store in network order (its root attribute ``layers``)."""
     attrs = zarr.open_group(str(path), mode="r").attrs

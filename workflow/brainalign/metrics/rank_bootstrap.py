@@ -237,7 +237,7 @@ def _walk(first, second, starts, counts, shift, region_bits, lo, hi, cursor, str
     return sum_sq
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _region_cross(streams, bounds, lo, r_from, r_to, counts, shift, row_start, region_bits, n_models, out):
     """``out[d, m] += sum_p w_p (2R^{data d}_p - shift)(2R^{model m}_p - shift)`` over the drawn pairs
     of regions ``r_from .. r_to - 1``; the streams' rows are the models, then the data RDMs, and
@@ -245,7 +245,8 @@ def _region_cross(streams, bounds, lo, r_from, r_to, counts, shift, row_start, r
 
     Per region: the drawn pairs numbered in pair order (``row[p mod 2**region_bits]``), every
     stream written into a ``(rdm, drawn pair)`` matrix of centred ranks ``Z``, then
-    ``out[d, m] += sum_t w_t Z[data d, t] Z[model m, t]``.
+    ``out[d, m] += sum_t w_t Z[data d, t] Z[model m, t]`` (``fastmath``: summed in vector lanes,
+    an order that moves the float64 sums by about 1e-15 of their size, the same on every run).
     """
     n = counts.size
     n_rdms = streams.shape[0]

@@ -1,0 +1,77 @@
+"""Requests (memory, time, threads) of RSA jobs, from the shape of their data, not its bytes.
+
+An RSA job's cost follows its ``P = n (n - 1) / 2`` stimulus pairs, not the size of its input
+stores: at NSD size (10,000 stimuli, 30,000 trials x 16,000 voxels) the stores hold 2 GB and the
+job about 2.8 GB at its peak, while 4 copies of its inputs (the rules' rule of thumb elsewhere)
+would ask for 9 GB, and a study of 96 stimuli with large ROIs would ask for far more than it uses.
+The rules call these when a job is ready (``rules/common.smk``), reading the stores' metadata only
+(:func:`brainalign.store.dimension_sizes`).
+
+The formulas follow :mod:`brainalign.stages.rsa` and were fitted to ``bench/bench_rsa_10k.py``
+(2,500 to 10,000 stimuli, README "An NSD-sized subject"); ``R`` counts the RDMs (ROIs plus layers),
+``U`` the largest ROI's voxels.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .metrics.rank_bootstrap import STREAM_BYTES
+from .store import dimension_sizes
+
+BASE_MIB = 400  # interpreter, numpy, zarr, numba
+SORTED_BYTES = 4.2  # per pair and RDM: its sorted pairs (two uint16) and tie bits
+SORT_BYTES = 24  # per pair while one RDM is sorted: its values, keys and packed keys
+CPU_S_PER_PAIR = 8e-9  # per pair, RDM and bootstrap sample (walk and cross sums)
+SETUP_CPU_S_PER_PAIR = 1e-7  # per pair and RDM: RDM, sort, spill and store
+GEMM_FLOPS = 25e9  # per core, for the RDMs' Gram products (float64)
+
+
+def rsa_shape(brain, features) -> dict[str, int]:
+    """``n`` stimuli (of the features store: the brain's are a subset), ``layers``, ``rois``,
+    the largest ROI's ``units`` and ``trials`` from the stores' metadata."""
+    brain_sizes = [d for d in dimension_sizes(brain).values() if "unit" in d or "pair" in d]
+    layer_sizes = [d for d in dimension_sizes(features).values() if "unit" in d]
+    return {"n": max((d["stimulus"] for d in layer_sizes), default=0),
+            "layers": len(layer_sizes),
+            "rois": len(brain_sizes),
+            "units": max((d.get("unit", 0) for d in brain_sizes), default=0),
+            "trials": max((d.get("trial", 0) for d in brain_sizes), default=0)}
+
+
+def rsa_memory_mib(shape: dict[str, int]) -> float:
+    """Peak memory (MiB) of an RSA job: the largest of its phases, plus :data:`BASE_MIB`.
+
+    - RDMs: stimulus means and their prepared copy (``16 n U``), one RDM (``8 P``) and a betas
+      block (``4 trials x 256`` units);
+    - sorting: the last RDM's values and keys (``24 P``) beside the ``R - 1`` sorted ones
+      (``4.2 P`` each);
+    - bootstrap: every sorted RDM (``4.2 P R``) and the drawn pairs' streams (at most
+      ``8 P R`` and :data:`~brainalign.metrics.rank_bootstrap.STREAM_BYTES`);
+    - other comparators: every layer's RDM and one ROI's in float64, twice (``16 P (L + 1)``).
+    """
+    n, rdms = shape["n"], shape["rois"] + shape["layers"]
+    pairs = n * (n - 1) / 2
+    phases = (16 * n * shape["units"] + 8 * pairs + 4 * 256 * shape["trials"],
+              pairs * (SORT_BYTES + SORTED_BYTES * (rdms - 1)),
+              pairs * SORTED_BYTES * rdms + min(STREAM_BYTES, 8 * pairs * rdms),
+              16 * pairs * (shape["layers"] + 1))
+    return BASE_MIB + max(phases) / 2**20
+
+
+def rsa_threads(shape: dict[str, int]) -> int:
+    """Threads worth giving: 1 below a million pairs (about 1,400 stimuli), 2 below 20 million
+    (6,300), else 4 (the bootstrap walks every RDM on its own thread)."""
+    pairs = shape["n"] * (shape["n"] - 1) / 2
+    return 1 if pairs < 1e6 else 2 if pairs < 2e7 else 4
+
+
+def rsa_runtime_min(shape: dict[str, int], n_bootstrap: int, threads: int) -> float:
+    """Time limit (minutes): twice the CPU time the benchmark's rates give, over ``threads``,
+    plus 10 minutes: ``P R (8e-9 (n_bootstrap + 3) + 1e-7)`` CPU seconds for the pairs and
+    ``n^2 U rois / 25e9`` for the Gram products."""
+    n, rdms = shape["n"], shape["rois"] + shape["layers"]
+    pairs = n * (n - 1) / 2
+    cpu_s = (pairs * rdms * (CPU_S_PER_PAIR * (n_bootstrap + 3) + SETUP_CPU_S_PER_PAIR)
+             + n * n * shape["units"] * shape["rois"] / GEMM_FLOPS)
+    return 10 + math.ceil(2 * cpu_s / max(threads, 1) / 60)
