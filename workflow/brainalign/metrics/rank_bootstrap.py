@@ -52,7 +52,7 @@ from .rsa_compare import n_workers
 __all__ = ["MAX_CONDITIONS", "REGION_BITS", "STREAM_BYTES", "SortedPairs", "bootstrap_spearman"]
 
 MAX_CONDITIONS = 65536  # conditions held as uint16; 2 R <= n (n - 1) + 1 fits uint32
-REGION_BITS = 16  # pairs per region 2**16: a 256 KiB uint32 rank buffer per RDM
+REGION_BITS = 16  # pairs per region: 2**16, whose drawn pairs' ranks (8 bytes each per RDM) stay in cache
 _SHORT_RUN = 32  # runs sharing a sort key's leading bits up to this length are sorted by insertion
 STREAM_BYTES = 5 * 2**28  # 1.25 GiB of streams: every RDM of a 10,000-condition sample in one group
 
