@@ -47,6 +47,7 @@ import numpy as np
 
 from .rank_kernels import sortable_keys
 from .rdm import n_conditions_from_pairs
+from .rsa_large import row_starts
 from .rsa_compare import n_workers
 
 __all__ = ["MAX_CONDITIONS", "REGION_BITS", "STREAM_BYTES", "SortedPairs", "bootstrap_spearman"]
@@ -168,12 +169,6 @@ class SortedPairs:
         order, self.starts = _order_and_ties(packed, keys, index_bits)
         del packed, keys
         self.first, self.second = _pairs_in_order(order, self.n)
-
-
-def _row_starts(n: int) -> np.ndarray:
-    """Index of pair ``(i, i + 1)`` in scipy's condensed order, for i = 0 .. n - 1 (int64)."""
-    i = np.arange(n, dtype=np.int64)
-    return i * (2 * n - i - 1) // 2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -332,7 +327,7 @@ def bootstrap_spearman(models: list[SortedPairs], data: list[SortedPairs], count
     n_regions = (n_pairs + (1 << region_bits) - 1) >> region_bits
     capacity = max(stream_bytes // (8 * len(rdms)), 1 << region_bits)
     streams = np.empty((len(rdms), min(capacity, n_pairs) + 1), dtype=np.uint64)  # last: spare
-    row_start = _row_starts(n)
+    row_start = row_starts(n)
     workers = n_workers(n_jobs)
     out = np.full((counts.shape[0], len(data), len(models)), np.nan)
 
