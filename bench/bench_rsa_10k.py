@@ -2,9 +2,10 @@
 voxels, 3 layers of 384 features, Spearman, ``n_bootstrap`` samples (argument; the study uses 200).
 
 Synthetic stores (one trial per stimulus: RSA reads only the stimulus means) are written once
-under ``/tmp/bench_rsa_<N_STIMULI>``; the stage then runs in this process and its wall time, CPU
-time and peak RSS (``VmHWM``, setup excluded when the stores already exist) are printed as JSON,
-with the machine's BLAS settings and GEMM rate.
+under ``/tmp/bench_rsa_<N_STIMULI>``; then, as the workflow runs them, the subject's ``roi_rdms``
+job (the ROIs' RDMs) and the RSA job run in this process, and each one's wall time, CPU time and
+peak RSS (``VmHWM``, reset before each) are printed as JSON (the RSA job's at the top level,
+``roi_rdms`` nested), with the machine's BLAS settings and GEMM rate.
 
 Usage: ``python bench/bench_rsa_10k.py N_BOOTSTRAP [N_STIMULI]``
 """
@@ -23,7 +24,7 @@ import xarray as xr
 
 from _common import machine_info
 from brainalign import store
-from brainalign.stages import rsa
+from brainalign.stages import roi_rdms, rsa
 
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
 WORK = Path(f"/tmp/bench_rsa_{N}")
@@ -45,19 +46,32 @@ def write_stores(rng) -> None:
     store.write_tree(WORK / "brain.zarr", rois, stage="fmri", params={}, seed=0)
 
 
+def _peak_mib() -> float:
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+
+
+def _timed(stage) -> dict:
+    """Wall time, CPU time and peak RSS (``VmHWM``, reset before) of ``stage()``."""
+    Path("/proc/self/clear_refs").write_text("5")
+    t, c = time.time(), time.process_time()
+    stage()
+    return {"wall_s": round(time.time() - t, 1), "cpu_s": round(time.process_time() - c, 1),
+            "peak_rss_mib": round(_peak_mib())}
+
+
 def main() -> None:
     n_bootstrap = int(sys.argv[1])
     setup = not (WORK / "brain.zarr").exists()
     if setup:
         write_stores(np.random.default_rng(0))
-    shutil.rmtree(WORK / "rsa.zarr", ignore_errors=True)
-    t, c = time.time(), time.process_time()
-    rsa.run({"rdm": "correlation", "comparator": "spearman", "n_bootstrap": n_bootstrap},
-            brain=WORK / "brain.zarr", features=WORK / "features.zarr", out=WORK / "rsa.zarr", seed=1)
-    hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
-    print(json.dumps({"n_stimuli": N, "n_bootstrap": n_bootstrap, "wall_s": round(time.time() - t, 1),
-                      "cpu_s": round(time.process_time() - c, 1), "peak_rss_mib": round(hwm),
-                      "peak_includes_setup": setup, "load_average": os.getloadavg(), "machine": machine_info()}))
+    for name in ("rois.zarr", "rsa.zarr"):
+        shutil.rmtree(WORK / name, ignore_errors=True)
+    spec = {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": n_bootstrap}
+    rois = _timed(lambda: roi_rdms.run(spec, brain=WORK / "brain.zarr", out=WORK / "rois.zarr", seed=1))
+    job = _timed(lambda: rsa.run(spec, brain=WORK / "rois.zarr", features=WORK / "features.zarr",
+                                 out=WORK / "rsa.zarr", seed=1))
+    print(json.dumps({"n_stimuli": N, "n_bootstrap": n_bootstrap, **job, "roi_rdms": rois,
+                      "load_average": os.getloadavg(), "machine": machine_info()}))
 
 
 if __name__ == "__main__":

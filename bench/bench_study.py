@@ -13,9 +13,9 @@ layers; encoding with 5 session-grouped outer folds (``GroupKFold``) and 3 inner
 
 The stimulus store and the brain store are written by this script in the stores' layouts (the
 brain store stands in for the GLM/betas stage); ``snakemake --allowed-rules features encoding
-rsa`` then runs every job, and Snakemake's ``benchmark:`` files give each job's wall time and
-peak RSS (``max_rss``, MB). Recovery: each ROI's best layer by mean encoding r (and by RSA
-score) must be its driving layer.
+roi_rdms rsa`` then runs every job (the subject's ROI RDMs once, then each model's RSA on them),
+and Snakemake's ``benchmark:`` files give each job's wall time and peak RSS (``max_rss``, MB).
+Recovery: each ROI's best layer by mean encoding r (and by RSA score) must be its driving layer.
 
 Sizes are fractions of the stimuli and of the voxels (``--sizes 0.25x0.25,0.25x1,1x1``); time and
 peak memory growth is fitted as ``t ~ size^k`` over the sizes run (log-log least squares), across
@@ -143,10 +143,10 @@ def study_config(results: Path, size: dict) -> dict:
 
 
 def snakemake(configfile: Path, targets: list[str], log: Path) -> float:
-    """Run Snakemake (2 cores, only the features, encoding and rsa rules); return its wall time."""
+    """Run Snakemake (2 cores, only the features, encoding, roi_rdms and rsa rules); return its wall time."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(PROJECT / "Snakefile"), "--directory", str(PROJECT),
            "--configfile", str(configfile), "--cores", "2", *targets,
-           "--rerun-triggers", "mtime", "--allowed-rules", "features", "encoding", "rsa"]
+           "--rerun-triggers", "mtime", "--allowed-rules", "features", "encoding", "roi_rdms", "rsa"]
     t0 = time.perf_counter()
     with open(log, "a") as out:
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
@@ -260,7 +260,7 @@ def growth(runs: dict) -> dict:
             continue
         x = np.log([e[axis] for e in chosen])
         fits = {}
-        for stage in ("encoding", "rsa"):
+        for stage in ("encoding", "roi_rdms", "rsa"):
             for key in ("seconds", "cpu_seconds", "max_rss_mb"):
                 y = np.log([np.mean([j[key] for name, j in e["jobs"].items() if name.startswith(stage + "/")])
                             for e in chosen])

@@ -7,7 +7,16 @@ from pathlib import Path
 
 from brainalign.errors import InputError, damaged_store_message
 from brainalign.input_manifest import SUFFIX as MANIFEST_SUFFIX, manifest_bytes
-from brainalign.job_resources import rsa_memory_mib, rsa_runtime_min, rsa_shape, rsa_threads
+from brainalign.job_resources import (
+    roi_rdms_memory_mib,
+    roi_rdms_runtime_min,
+    roi_rdms_threads,
+    rsa_memory_mib,
+    rsa_runtime_min,
+    rsa_shape,
+    rsa_threads,
+)
+from brainalign.stages.roi_rdms import brain_spec
 from brainalign.store import store_nbytes
 
 
@@ -88,9 +97,9 @@ def cpus(base, gib_per_cpu, most=16, **which):
 
 
 def _rsa_shape(input):
-    """Stimuli, layers, ROIs, voxels and trials of an RSA job (`brainalign.job_resources.rsa_shape`);
-    zeros while its inputs do not exist (a dry run)."""
-    stores = (Path(input.brain), Path(input.features))
+    """Stimuli, layers, ROIs, voxels and trials of an RSA or roi_rdms job
+    (`brainalign.job_resources.rsa_shape`); zeros while its inputs do not exist (a dry run)."""
+    stores = [Path(input.brain)] + ([Path(input.features)] if "features" in input.keys() else [])
     if not all((p / "zarr.json").is_file() for p in stores):
         return {"n": 0, "layers": 0, "rois": 0, "units": 0, "trials": 0}
     try:
@@ -112,6 +121,21 @@ def rsa_mem_mb(wildcards, input, attempt):
 def rsa_runtime(wildcards, input, threads, attempt):
     """Time limit of an RSA job (`brainalign.job_resources.rsa_runtime_min`), minutes."""
     return rsa_runtime_min(_rsa_shape(input), config["rsa"]["n_bootstrap"], threads) * attempt
+
+
+def roi_rdms_threads_for(wildcards, input):
+    """Threads of a roi_rdms job (`brainalign.job_resources.roi_rdms_threads`)."""
+    return roi_rdms_threads(_rsa_shape(input))
+
+
+def roi_rdms_mem_mb(wildcards, input, attempt):
+    """Memory of a roi_rdms job (`brainalign.job_resources.roi_rdms_memory_mib`), MB."""
+    return math.ceil(roi_rdms_memory_mib(_rsa_shape(input)) * 1.048576 * attempt)
+
+
+def roi_rdms_runtime(wildcards, input, threads, attempt):
+    """Time limit of a roi_rdms job (`brainalign.job_resources.roi_rdms_runtime_min`), minutes."""
+    return roi_rdms_runtime_min(_rsa_shape(input), threads) * attempt
 
 
 # ------------------------------------------------------------------ stage specs and inputs

@@ -70,6 +70,6 @@ def test_bench_study_runs_an_nsd_shaped_study_through_snakemake(tmp_path):
                          cwd=BENCH, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     run, = json.loads(out.stdout)["runs"].values()
-    assert sorted(run["jobs"]) == ["encoding/nsd_sub-01_cnn", "rsa/nsd_sub-01_cnn"]
+    assert sorted(run["jobs"]) == ["encoding/nsd_sub-01_cnn", "roi_rdms/nsd_sub-01", "rsa/nsd_sub-01_cnn"]
     assert all(job["seconds"] > 0 and job["max_rss_mb"] > 0 for job in run["jobs"].values())
     assert all(roi["encoding_recovered"] for roi in run["recovery"].values()), run["recovery"]

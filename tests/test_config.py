@@ -62,6 +62,19 @@ def test_bad_enum_value_is_named(study):
     assert "'rsa.rdm' is 'manhattan'" in _error(cfg)
 
 
+def test_rsa_subset_is_an_rsa_setting(study):
+    """``rsa.subset`` (RSA on e.g. NSD's shared images) validates where the README puts it, and
+    nowhere else (it once sat under ``inference``, which rejected it here and ignored it there)."""
+    cfg = copy.deepcopy(study)
+    cfg["rsa"]["subset"] = {"column": "shared", "value": True}
+    assert validate_config(cfg, SCHEMA)["rsa"]["subset"] == {"column": "shared", "value": True}
+    cfg["rsa"]["subset"] = {"column": "shared"}
+    assert "'rsa.subset.value'" in _error(cfg)
+    cfg = copy.deepcopy(study)
+    cfg.setdefault("inference", {})["subset"] = {"column": "shared", "value": True}
+    assert "unknown key 'inference.subset'" in _error(cfg)
+
+
 def test_missing_roi_mask_is_named(study, tmp_path):
     cfg = copy.deepcopy(study)
     cfg["datasets"]["real"] = {"stimuli": "shapes", "subjects": ["01"], "task": "x",

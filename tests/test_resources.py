@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 from brainalign import store
-from brainalign.job_resources import rsa_memory_mib, rsa_runtime_min, rsa_shape
+from brainalign.job_resources import (roi_rdms_memory_mib, roi_rdms_runtime_min, rsa_memory_mib, rsa_runtime_min,
+                                      rsa_shape)
 from study_runner import TEST_CONFIG, snakemake
 
 
@@ -43,7 +44,7 @@ def test_memory_and_time_follow_the_input_stores(study, tmp_path):
                 assert 0 < nbytes < sum(f.stat().st_size for f in bids.rglob("*") if f.is_file())
                 assert int(job["resources"]["mem_mb"]) == math.ceil(2000 + 20 * nbytes / 2**20)
                 checked.add("fmri")
-            if job["rule"] not in ("encoding", "encoding_part", "rsa") or ".parts/" in job["input"][0]:
+            if job["rule"] not in ("encoding", "encoding_part", "rsa", "roi_rdms") or ".parts/" in job["input"][0]:
                 continue  # (the gathering job's inputs, the parts, do not exist in a dry run)
             mib = {p: store.store_nbytes(p) / 2**20 for p in job["input"]}
             brain = mib[job["input"][0]]
@@ -59,14 +60,24 @@ def test_memory_and_time_follow_the_input_stores(study, tmp_path):
                 assert int(job["resources"]["mem_mb"]) == math.ceil(rsa_memory_mib(shape) * 1.048576)
                 assert int(job["resources"]["runtime"]) == rsa_runtime_min(shape, cfg["rsa"]["n_bootstrap"], 1)
                 assert int(job["resources"]["mem_mb"]) < 1000  # a small study asks for little
+                assert shape["units"] == shape["trials"] == 0  # its input is the subject's roi_rdms store
+            elif job["rule"] == "roi_rdms":  # the ROIs' RDMs, from the betas
+                shape = rsa_shape(job["input"][0])
+                assert shape["n"] >= 3 and shape["rois"] >= 1 and shape["units"] >= 3 and shape["trials"] > shape["n"]
+                assert int(job["resources"]["mem_mb"]) == math.ceil(roi_rdms_memory_mib(shape) * 1.048576)
+                assert int(job["resources"]["runtime"]) == roi_rdms_runtime_min(shape, 1)
             checked.add(job["rule"])
-    assert checked == {"fmri", "encoding", "encoding_part", "rsa"}
+    assert checked == {"fmri", "encoding", "encoding_part", "rsa", "roi_rdms"}
 
 
-def test_rsa_memory_request_covers_the_measured_nsd_peak_without_waste():
+def test_rsa_memory_requests_cover_the_measured_nsd_peaks_without_waste():
     """At NSD size (10,000 stimuli, 4 ROIs of 4,000 voxels, 3 layers) ``bench/bench_rsa_10k.py``
-    measured a peak of 2,922 MiB (2026-12-06); the request covers it by at most 1.5 times, where four times
-    the input stores (the previous rule) asked for about 9 GB with 30,000 trials."""
-    shape = {"n": 10_000, "layers": 3, "rois": 4, "units": 4000, "trials": 30_000}
-    assert 2922 <= rsa_memory_mib(shape) <= 1.5 * 2922
-    assert rsa_memory_mib({**shape, "n": 96}) < 1000
+    measured peaks of 2,937 MiB for the RSA job (on the subject's ROI RDMs) and 1,551 MiB for the
+    ``roi_rdms`` job (2026-12-06); each request covers its peak by at most 1.5 times, where four
+    times the input stores (the previous rule) asked for about 9 GB with 30,000 trials."""
+    rsa_job = {"n": 10_000, "layers": 3, "rois": 4, "units": 0, "trials": 0}
+    assert 2937 <= rsa_memory_mib(rsa_job) <= 1.5 * 2937
+    assert rsa_memory_mib({**rsa_job, "n": 96}) < 1000
+    rois_job = {"n": 10_000, "layers": 0, "rois": 4, "units": 4000, "trials": 10_000}
+    assert 1551 <= roi_rdms_memory_mib(rois_job) <= 1.5 * 1551
+    assert roi_rdms_memory_mib({**rois_job, "n": 96, "trials": 288}) < 1000

@@ -10,14 +10,14 @@ import pytest
 import xarray as xr
 from sklearn.model_selection import GroupKFold
 
-from brainalign import store
+from brainalign import schema, store
 from brainalign.metrics.cv_splits import make_splits, outer_splits
 from brainalign.metrics.rank_bootstrap import SortedPairs, bootstrap_spearman
 from brainalign.metrics.rdm import compute_rdm
 from brainalign.metrics.ridge import cross_validated_encoding
 from brainalign.metrics.ridge_moments import FeatureMoments, MomentFold, TargetMoments
 from brainalign.metrics.rsa_stats import compare_resampled
-from brainalign.stages import _align, encoding, rsa
+from brainalign.stages import _align, encoding, roi_rdms, rsa
 from brainalign.metrics import rsa_large
 
 ALPHAS = np.logspace(-1, 5, 7)
@@ -243,7 +243,7 @@ def test_rsa_stage_counting_path_equals_in_memory_path_and_subset(tmp_path, rng,
     spec = {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": 15}
     rsa.run(spec, brain=brain, features=features, out=tmp_path / "fast.zarr", seed=3)
     fast = store.open_dataset(tmp_path / "fast.zarr").load()
-    ref = rsa.scores_in_memory(_spill(tmp_path, brain, features, spec), spec, 3)
+    ref = rsa.scores_in_memory(*_spill(tmp_path, brain, features, spec), spec, 3)
     np.testing.assert_allclose(fast.score.values, ref[0], atol=1e-12)
     np.testing.assert_allclose(fast.score_bootstrap.values, ref[1], atol=1e-12)
     np.testing.assert_array_equal(fast.bootstrap_stimuli.values, ref[2])
@@ -258,11 +258,42 @@ def test_rsa_stage_counting_path_equals_in_memory_path_and_subset(tmp_path, rng,
                 out=tmp_path / "bad.zarr", seed=3)
 
 
+def test_rsa_on_a_subjects_roi_rdms_store_equals_rsa_on_its_brain_store(tmp_path, rng):
+    """The workflow's path (ROI RDMs computed once per subject, ``roi_rdms``) writes the same RSA
+    store as the stage on the brain store, and a ``roi_rdms`` store made with other settings is
+    refused, naming them."""
+    brain, features = _stores(tmp_path, rng, units=(30, 2))  # the 2-voxel ROI is left out
+    spec = {"rdm": "correlation", "comparator": "spearman", "n_bootstrap": 12, "subject": "01"}
+    roi_rdms.run(spec, brain=brain, out=tmp_path / "rois.zarr", seed=3)
+    assert roi_rdms.is_roi_rdms(tmp_path / "rois.zarr") and not roi_rdms.is_roi_rdms(brain)
+    rsa.run({**spec, "model": "m"}, brain=brain, features=features, out=tmp_path / "direct.zarr", seed=3)
+    rsa.run({**spec, "model": "m"}, brain=tmp_path / "rois.zarr", features=features, out=tmp_path / "shared.zarr",
+            seed=3)
+    direct, shared = (store.open_dataset(tmp_path / f"{k}.zarr").load() for k in ("direct", "shared"))
+    assert list(shared.roi.values) == ["roi0"] and "roi1" in shared.attrs["skipped_rois"]
+    for name in ("score", "score_bootstrap", "bootstrap_stimuli", "brain_rdm", "model_rdm", "pair_i", "pair_j"):
+        np.testing.assert_array_equal(shared[name].values, direct[name].values, err_msg=name)
+    assert shared.brain_rdm.attrs == direct.brain_rdm.attrs
+    assert shared.attrs["skipped_rois"] == direct.attrs["skipped_rois"]
+    with pytest.raises(ValueError, match=r"rdm = 'correlation' there, 'euclidean' here"):
+        rsa.run({**spec, "rdm": "euclidean"}, brain=tmp_path / "rois.zarr", features=features,
+                out=tmp_path / "other.zarr", seed=3)
+    assert not (tmp_path / "other.zarr").exists()
+
+
+def test_every_rsa_setting_is_either_an_rdm_setting_or_a_scoring_setting():
+    """A new key of the rsa section must be classified: an RDM setting left out of
+    ``roi_rdms.RDM_KEYS`` would let an RSA job read ROI RDMs made with another value."""
+    keys = set(schema.node("rsa")["properties"]) | {"dataset", "subject", "model", "noise"}
+    assert keys == set(roi_rdms.RDM_KEYS) | set(roi_rdms.SCORING_KEYS)
+    assert not set(roi_rdms.RDM_KEYS) & set(roi_rdms.SCORING_KEYS)
+
+
 def _spill(tmp_path, brain, features, spec):
     spill_dir = tmp_path / "spill"
     spill_dir.mkdir()
-    spill = rsa.RdmSpill(spill_dir)
-    _, _, order, _ = rsa.brain_rdms(brain, spec, spill)
+    rois, models = roi_rdms.RdmSpill(spill_dir, "brain"), roi_rdms.RdmSpill(spill_dir, "model")
+    _, _, order, _ = roi_rdms.brain_rdms(brain, spec, rois)
     for layer in store.layer_names(features):
-        spill.add("model", rsa.condensed_rdm(_align.layer_rows(features, layer, order), spec["rdm"]))
-    return spill
+        models.add(rsa_large.condensed_rdm(_align.layer_rows(features, layer, order), spec["rdm"]))
+    return models, rois

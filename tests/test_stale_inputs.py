@@ -124,8 +124,8 @@ def test_edits_rerun_exactly_the_jobs_that_read_them(study):
 
     # one subject's BOLD file: that subject's betas and RSA only
     write_bold(root / "bids" / "sub-02" / "func" / "sub-02_task-t_run-2_bold.nii.gz", seed=99)
-    assert dry_jobs(run) == {"fmri": 1, "rsa": 1}
-    assert jobs(run()) == {"fmri": 1, "rsa": 1}
+    assert dry_jobs(run) == {"fmri": 1, "roi_rdms": 1, "rsa": 1}
+    assert jobs(run()) == {"fmri": 1, "roi_rdms": 1, "rsa": 1}
     assert dry_jobs(run) == {}
 
     # a file the BIDS dataset holds but no subject reads (a new top-level README): nothing
@@ -134,17 +134,17 @@ def test_edits_rerun_exactly_the_jobs_that_read_them(study):
 
     # the ROI mask: every subject's betas
     write_mask(root / "roi.nii.gz", drop_corner=True)
-    assert dry_jobs(run) == {"fmri": 2, "rsa": 2}
+    assert dry_jobs(run) == {"fmri": 2, "roi_rdms": 2, "rsa": 2}
     run()
 
     # an image edited: the set, its features, and what reads them; not the GLMs, which read only
-    # the set's ids
+    # the set's ids, nor the ROIs' RDMs
     write_image(root / "images" / "dogs" / "d2.png", seed=123)
     assert dry_jobs(run) == {"stimuli": 1, "features": 1, "rsa": 2}
     assert jobs(run()) == {"stimuli": 1, "features": 1, "rsa": 2}
     assert dry_jobs(run) == {}
     # an image added or removed changes the ids: the GLMs too
-    downstream = {"stimuli": 1, "features": 1, "fmri": 2, "rsa": 2}
+    downstream = {"stimuli": 1, "features": 1, "fmri": 2, "roi_rdms": 2, "rsa": 2}
     write_image(root / "images" / "dogs" / "d4.png", seed=124)
     assert dry_jobs(run) == downstream
     (root / "images" / "dogs" / "d4.png").unlink()  # back to the files the outputs were made from

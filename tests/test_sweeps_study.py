@@ -66,10 +66,10 @@ def test_added_value_runs_only_its_jobs(swept):
     cfg = copy.deepcopy(TINY)
     cfg["datasets"]["sim"]["sweep"]["snr"] = [*SNR, 1]
     out = snakemake("-n", str(results / "sweep.csv"), results=results, configfile=_write(cfg, folder / "more.yaml"))
-    assert planned_jobs(out.stdout) == {"simulate": 1, "fmri": 2, "encoding": 2, "rsa": 2, "summarize": 1,
-                                        "sweep": 1}
+    assert planned_jobs(out.stdout) == {"simulate": 1, "fmri": 2, "encoding": 2, "roi_rdms": 2, "rsa": 2,
+                                        "summarize": 1, "sweep": 1}
     jobs = [line for line in (out.stdout + out.stderr).splitlines() if line.strip().startswith("wildcards:")]
-    assert all("dataset=sim~snr-1" in line for line in jobs) and len(jobs) == 1 + 2 + 2 + 2
+    assert all("dataset=sim~snr-1" in line for line in jobs) and len(jobs) == 1 + 2 + 2 + 2 + 2
 
 
 def test_noise_reaches_the_stages(swept, tmp_path):

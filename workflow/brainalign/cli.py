@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     s = stage("rdms", "one subject's precomputed brain RDMs (modality: rdm) as a brain store")
     s.add_argument("--subject", required=True)
     s.add_argument("--stimuli", type=Path, required=True)
+    s = stage("roi_rdms", "the RDM of every ROI of one subject, shared by its RSA jobs")
+    s.add_argument("--brain", type=Path, required=True)
     for name, help_ in (("encoding", "cross-validated ridge encoding of every layer"),
                         ("rsa", "representational similarity analysis of every layer"),
                         ("meg_align", "time-resolved RSA and ridge encoding of every layer (MEG/EEG)")):

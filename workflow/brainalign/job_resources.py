@@ -1,11 +1,11 @@
-"""Requests (memory, time, threads) of RSA jobs, from the shape of their data, not its bytes.
+"""Requests (memory, time, threads) of RSA and ``roi_rdms`` jobs, from the shape of their data, not its bytes.
 
 An RSA job's cost follows its ``P = n (n - 1) / 2`` stimulus pairs, not the size of its input
 stores: at NSD size (10,000 stimuli, 30,000 trials x 16,000 voxels) the stores hold 2 GB and the
 job about 2.8 GB at its peak, while 4 copies of its inputs (the rules' rule of thumb elsewhere)
 would ask for 9 GB, and a study of 96 stimuli with large ROIs would ask for far more than it uses.
-The rules call these when a job is ready (``rules/common.smk``), reading the stores' metadata only
-(:func:`brainalign.store.dimension_sizes`).
+The rules call these when a job is ready (``rules/common.smk``), reading the stores' metadata
+(:func:`brainalign.store.dimension_sizes`) and, for a ``roi_rdms`` job, the stimulus ids of one ROI.
 
 The formulas follow :mod:`brainalign.stages.rsa` and were fitted to ``bench/bench_rsa_10k.py``
 (2,500 to 10,000 stimuli, README "An NSD-sized subject"); ``R`` counts the RDMs (ROIs plus layers),
@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from . import store
 from .metrics.rank_bootstrap import STREAM_BYTES
 from .store import dimension_sizes
 
@@ -27,16 +30,54 @@ SETUP_CPU_S_PER_PAIR = 1e-7  # per pair and RDM: RDM, sort, spill and store
 GEMM_FLOPS = 25e9  # per core, for the RDMs' Gram products (float64)
 
 
-def rsa_shape(brain, features) -> dict[str, int]:
-    """``n`` stimuli (of the features store: the brain's are a subset), ``layers``, ``rois``,
-    the largest ROI's ``units`` and ``trials`` from the stores' metadata."""
-    brain_sizes = [d for d in dimension_sizes(brain).values() if "unit" in d or "pair" in d]
-    layer_sizes = [d for d in dimension_sizes(features).values() if "unit" in d]
-    return {"n": max((d["stimulus"] for d in layer_sizes), default=0),
+def rsa_shape(brain, features=None) -> dict[str, int]:
+    """``n`` stimuli, ``layers``, ``rois``, the largest ROI's ``units`` and ``trials`` from the
+    stores' metadata. ``brain`` is a brain store (betas, or precomputed RDMs) or a ``roi_rdms``
+    store (its ROIs' RDMs: no units or trials left to read); ``n`` is the features store's stimuli
+    (the brain's are a subset), or without one the brain store's."""
+    groups = list(dimension_sizes(brain).values())
+    stored = [d for d in groups if "roi" in d]  # a roi_rdms store
+    rois = [d for d in groups if ("unit" in d or "pair" in d) and "roi" not in d]
+    layer_sizes = [d for d in dimension_sizes(features).values() if "unit" in d] if features else []
+    n = max((d["stimulus"] for d in layer_sizes), default=0) if features else \
+        max([d.get("stimulus", 0) for d in stored + rois] + [_brain_stimuli(brain)])
+    return {"n": n,
             "layers": len(layer_sizes),
-            "rois": len(brain_sizes),
-            "units": max((d.get("unit", 0) for d in brain_sizes), default=0),
-            "trials": max((d.get("trial", 0) for d in brain_sizes), default=0)}
+            "rois": len(rois) + sum(d["roi"] for d in stored),
+            "units": max((d.get("unit", 0) for d in rois), default=0),
+            "trials": max((d.get("trial", 0) for d in rois), default=0)}
+
+
+def _brain_stimuli(brain) -> int:
+    """Distinct stimuli of a betas store's first ROI (0 for other stores): one coordinate read."""
+    for group, sizes in dimension_sizes(brain).items():
+        if "trial" in sizes:
+            return len(np.unique(store.open_dataset(brain, group=group).stimulus_id.values))
+    return 0
+
+
+def roi_rdms_memory_mib(shape: dict[str, int]) -> float:
+    """Peak memory (MiB) of a ``roi_rdms`` job, plus :data:`BASE_MIB`: while an RDM is made, the
+    stimulus means, their unit patterns and the distance's prepared copy (``24 n U``), the RDM
+    (``8 P``) and a betas block (``4 trials x 256``); while the store is written, one RDM and its
+    compressed chunks (``16 P``). Measured: 1,551 MiB at 10,000 stimuli and 4,000 voxels
+    (``bench/bench_rsa_10k.py``), against 1,727 asked."""
+    n = shape["n"]
+    pairs = n * (n - 1) / 2
+    return BASE_MIB + max(24 * n * shape["units"] + 8 * pairs + 4 * 256 * shape["trials"], 16 * pairs) / 2**20
+
+
+def roi_rdms_threads(shape: dict[str, int]) -> int:
+    """1 thread below a million pairs (about 1,400 stimuli), else 2 (for the Gram products)."""
+    return 1 if shape["n"] * (shape["n"] - 1) / 2 < 1e6 else 2
+
+
+def roi_rdms_runtime_min(shape: dict[str, int], threads: int) -> float:
+    """Time limit (minutes): twice ``P rois 1e-7 + n^2 U rois / 25e9`` CPU seconds (setup rate and
+    Gram products of :func:`rsa_runtime_min`) over ``threads``, plus 10 minutes."""
+    n = shape["n"]
+    cpu_s = n * (n - 1) / 2 * shape["rois"] * SETUP_CPU_S_PER_PAIR + n * n * shape["units"] * shape["rois"] / GEMM_FLOPS
+    return 10 + math.ceil(2 * cpu_s / max(threads, 1) / 60)
 
 
 def rsa_memory_mib(shape: dict[str, int]) -> float:

@@ -35,6 +35,7 @@ STAGES = {
     "meg": [("entry", "meg")],
     "encoding": [("flat", "encoding", ENCODING_LEFT_OUT), ("labels", ("dataset", "subject", "model"))],
     "gather": [("flat", "encoding", ENCODING_LEFT_OUT), ("labels", ("dataset", "subject", "model"))],
+    "roi_rdms": [("flat", "rsa", ()), ("labels", ("dataset", "subject"))],
     "rsa": [("flat", "rsa", ()), ("labels", ("dataset", "subject", "model"))],
     "meg_align": [("flat", "rsa", ()), ("flat", "encoding", ENCODING_LEFT_OUT), ("flat", "time_resolved", ()),
                   ("labels", ("dataset", "subject", "model"))],

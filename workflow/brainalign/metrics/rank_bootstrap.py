@@ -50,12 +50,13 @@ from .rdm import n_conditions_from_pairs
 from .rsa_large import row_starts
 from .rsa_compare import n_workers
 
-__all__ = ["MAX_CONDITIONS", "REGION_BITS", "STREAM_BYTES", "SortedPairs", "bootstrap_spearman"]
+__all__ = ["CROSS_PARTS", "MAX_CONDITIONS", "REGION_BITS", "STREAM_BYTES", "SortedPairs", "bootstrap_spearman"]
 
 MAX_CONDITIONS = 65536  # conditions held as uint16; 2 R <= n (n - 1) + 1 fits uint32
 REGION_BITS = 16  # pairs per region: 2**16, whose drawn pairs' ranks (8 bytes each per RDM) stay in cache
 _SHORT_RUN = 32  # runs sharing a sort key's leading bits up to this length are sorted by insertion
 STREAM_BYTES = 5 * 2**28  # 1.25 GiB of streams: every RDM of a 10,000-condition sample in one group
+CROSS_PARTS = 16  # the cross sums of a group of regions in this many parts, summed in order, whatever the threads
 
 
 @numba.njit(cache=True, nogil=True)
@@ -145,8 +146,8 @@ class SortedPairs:
     of its entries in ascending order (uint16 each) and where its tie groups start (one bit per
     entry, in uint64 words).
 
-    ``values`` is the RDM or the path of a ``.npy`` file holding it (then read here and let go
-    as soon as its sort keys exist, so that only one copy of a long RDM is ever held). The sort:
+    ``values`` is the RDM or a function returning it (called here, and the RDM let go as soon as
+    its sort keys exist, so that only one copy of a long RDM is ever held). The sort:
     each order-preserving integer key (:func:`.rank_kernels.sortable_keys`) less the smallest
     keeps its leading ``64 - b`` significant bits and carries its index in the last ``b``
     (``2**b >=`` entries), numpy sorts those uint64 (a vectorised sort where the CPU has one), and
@@ -154,8 +155,8 @@ class SortedPairs:
     """
 
     def __init__(self, values):
-        if not isinstance(values, np.ndarray):
-            values = np.load(values)
+        if callable(values):
+            values = values()
         if values.size >= 2**31:
             raise ValueError(f"values: {values.size} entries exceed the int32 sort order")
         self.n = n_conditions_from_pairs(values.size)
@@ -310,7 +311,9 @@ def bootstrap_spearman(models: list[SortedPairs], data: list[SortedPairs], count
     ----------
     models, data : :class:`SortedPairs` of condensed RDMs over the same ``n`` conditions.
     counts : (n_samples, n) int, how often each condition is drawn in each sample.
-    n_jobs : threads (None: every CPU).
+    n_jobs : CPUs (None: every CPU). The walks run on twice as many threads, so that the OS
+        shares the cores among a sample's ``R`` walks and they end together (7 walks on 2 threads
+        would leave one idle while the last runs); the numbers do not depend on it.
     stream_bytes : memory for the drawn pairs' ranks (8 bytes per pair and RDM); a sample
         that needs more takes its regions in groups, one more walk of every RDM per group.
     region_bits : regions of ``2**region_bits`` pairs (an index of that many int64 per thread).
@@ -341,7 +344,7 @@ def bootstrap_spearman(models: list[SortedPairs], data: list[SortedPairs], count
         _region_cross(streams, bounds, lo, r_from, r_to, c, shift, row_start, region_bits, len(models), sums)
         return sums
 
-    with ThreadPoolExecutor(workers) as pool:
+    with ThreadPoolExecutor(2 * workers) as pool:
         for s, c in enumerate(counts.astype(np.int64)):
             if np.count_nonzero(c) < 3:
                 continue
@@ -352,7 +355,7 @@ def bootstrap_spearman(models: list[SortedPairs], data: list[SortedPairs], count
                 walked = [pool.submit(walk, k, compact, shift, lo, hi, bounds) for k in range(len(rdms))]
                 sum_sq = np.array([f.result() for f in walked])  # the same for every group
                 var = sum_sq if var is None else var
-                cuts = np.linspace(lo, hi, min(hi - lo, 4 * workers) + 1).astype(int)
+                cuts = np.linspace(lo, hi, min(hi - lo, CROSS_PARTS) + 1).astype(int)
                 parts = [pool.submit(cross, c, shift, lo, a, b, bounds) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
                 sums += sum(f.result() for f in parts)
             with np.errstate(invalid="ignore", divide="ignore"):

@@ -29,7 +29,7 @@ from ..metrics.similarity import ASYMMETRIC, similarity
 from ._align import UnitReader, layer_rows, return_large_blocks, rows_for, scaled_features, stimulus_codes
 from ._rsa_settings import layer_rdm, metric_name, score_rdms
 from .encoding import Design, LayerFit, encode_roi, load_rois
-from .rsa import RdmSpill, brain_rdms
+from .roi_rdms import RdmSpill, brain_rdms
 from .similarity import load_representations
 
 
@@ -76,12 +76,12 @@ class RsaCurve:
     def __init__(self, settings: dict, *, features: dict, brain, scratch: Path):
         self.spec = settings
         (model, path), = features.items()
-        spill = RdmSpill(scratch)
-        self.rois, _, order, _ = brain_rdms(brain, settings, spill)
+        brain_spill, model_spill = RdmSpill(scratch, "brain"), RdmSpill(scratch, "model")
+        self.rois, _, order, _ = brain_rdms(brain, settings, brain_spill)
         self.layers = store.layer_names(path)
         for layer in self.layers:
-            spill.add("model", layer_rdm(layer_rows(path, layer, order), settings))
-        self.paths = spill.paths
+            model_spill.add(layer_rdm(layer_rows(path, layer, order), settings))
+        self.paths = {"brain": brain_spill.paths, "model": model_spill.paths}
         self.stimulus_ids = np.asarray(order).astype(str)
         self.has_bootstrap = not settings["comparator"].startswith("whitened")
         self.entries = {"roi": [r for r in self.rois for _ in self.layers],
