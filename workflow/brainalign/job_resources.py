@@ -28,6 +28,7 @@ SORT_BYTES = 24  # per pair while one RDM is sorted: its values, keys and packed
 CPU_S_PER_PAIR = 8e-9  # per pair, RDM and bootstrap sample (walk and cross sums)
 SETUP_CPU_S_PER_PAIR = 1e-7  # per pair and RDM: RDM, sort, spill and store
 GEMM_FLOPS = 25e9  # per core, for the RDMs' Gram products (float64)
+DRAWN_PAIRS = 0.45  # the most pairs a bootstrap sample draws, over all pairs (each about (1 - 1/e)^2 = 0.40)
 
 
 def rsa_shape(brain, features=None) -> dict[str, int]:
@@ -87,15 +88,17 @@ def rsa_memory_mib(shape: dict[str, int]) -> float:
       block (``4 trials x 256`` units);
     - sorting: the last RDM's values and keys (``24 P``) beside the ``R - 1`` sorted ones
       (``4.2 P`` each);
-    - bootstrap: every sorted RDM (``4.2 P R``) and the drawn pairs' streams (at most
-      ``8 P R`` and :data:`~brainalign.metrics.rank_bootstrap.STREAM_BYTES`);
+    - bootstrap: every sorted RDM (``4.2 P R``) and the drawn pairs' streams (8 bytes per pair
+      and RDM for the most pairs a sample draws: ``0.41 P`` over 200 samples at 10,000 stimuli,
+      more at a few hundred, where it is small; taken as ``0.45 P``, at most
+      :data:`~brainalign.metrics.rank_bootstrap.STREAM_BYTES`);
     - other comparators: every layer's RDM and one ROI's in float64, twice (``16 P (L + 1)``).
     """
     n, rdms = shape["n"], shape["rois"] + shape["layers"]
     pairs = n * (n - 1) / 2
     phases = (16 * n * shape["units"] + 8 * pairs + 4 * 256 * shape["trials"],
               pairs * (SORT_BYTES + SORTED_BYTES * (rdms - 1)),
-              pairs * SORTED_BYTES * rdms + min(STREAM_BYTES, 8 * pairs * rdms),
+              pairs * SORTED_BYTES * rdms + min(STREAM_BYTES, 8 * DRAWN_PAIRS * pairs * rdms),
               16 * pairs * (shape["layers"] + 1))
     return BASE_MIB + max(phases) / 2**20
 

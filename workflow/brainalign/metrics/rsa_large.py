@@ -66,6 +66,9 @@ def pair_blocks(n: int, block: int):
     starts = row_starts(n)
     total = n * (n - 1) // 2
     for start in range(0, total, block):
-        p = np.arange(start, min(start + block, total), dtype=np.int64)
-        i = np.searchsorted(starts, p, side="right") - 1
-        yield start, i, p - starts[i] + i + 1
+        stop = min(start + block, total)
+        rows = np.arange(np.searchsorted(starts, start, side="right") - 1,
+                         np.searchsorted(starts, stop - 1, side="right"))  # the rows the block meets
+        lengths = np.minimum(starts[rows] + n - 1 - rows, stop) - np.maximum(starts[rows], start)
+        i = np.repeat(rows, lengths)  # pair p of row i is (i, p - starts[i] + i + 1)
+        yield start, i, np.arange(start, stop, dtype=np.int64) - np.repeat(starts[rows] - rows - 1, lengths)

@@ -46,7 +46,7 @@ import xarray as xr
 
 from .. import store
 from ..added_noise import noise_for
-from ..metrics.rank_bootstrap import MAX_CONDITIONS, SortedPairs, bootstrap_spearman
+from ..metrics.rank_bootstrap import MAX_CONDITIONS, STREAM_BYTES, SortedPairs, bootstrap_spearman
 from ..stimuli import stimulus_coords
 from . import roi_rdms
 from ._align import layer_rows, return_large_blocks
@@ -64,14 +64,22 @@ def bootstrap_draws(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
 def spearman_by_counting(models: roi_rdms.RdmSpill, rois, n: int, n_bootstrap: int, seed: int):
     """Scores (roi, layer), bootstrap samples (roi, bootstrap, layer) and the draws, each RDM
     sorted once (:mod:`brainalign.metrics.rank_bootstrap`); ``models`` and ``rois`` hold the RDMs
-    (:class:`.roi_rdms.RdmSpill`, :class:`.roi_rdms.StoredRdms`)."""
+    (:class:`.roi_rdms.RdmSpill`, :class:`.roi_rdms.StoredRdms`).
+
+    The streams hold the most drawn pairs any sample has (``d (d - 1) / 2`` for ``d`` distinct
+    stimuli drawn, about ``0.4 P``), at most :data:`~brainalign.metrics.rank_bootstrap.STREAM_BYTES`;
+    the full scores, every pair drawn, take their regions in groups of that size (3 groups at
+    10,000 stimuli either way), so no stream is larger than a sample needs."""
     sort = {kind: [SortedPairs(partial(rdms.load, k)) for k in range(len(rdms))]
             for kind, rdms in (("model", models), ("brain", rois))}
     drawn = bootstrap_draws(n, n_bootstrap, seed)
     counts = np.stack([np.bincount(d, minlength=n) for d in drawn]) if n_bootstrap else np.zeros((0, n), int)
+    distinct = np.count_nonzero(counts, axis=1)
+    most_pairs = int((distinct * (distinct - 1) // 2).max()) if n_bootstrap else n * (n - 1) // 2
+    stream_bytes = min(STREAM_BYTES, 8 * (len(models) + len(rois)) * max(most_pairs, 1))
     everything = np.ones((1, n), dtype=np.int64)
-    scores = bootstrap_spearman(sort["model"], sort["brain"], everything)[0]
-    boots = bootstrap_spearman(sort["model"], sort["brain"], counts).transpose(1, 0, 2)
+    scores = bootstrap_spearman(sort["model"], sort["brain"], everything, stream_bytes=stream_bytes)[0]
+    boots = bootstrap_spearman(sort["model"], sort["brain"], counts, stream_bytes=stream_bytes).transpose(1, 0, 2)
     return scores, boots, drawn
 
 
