@@ -16,6 +16,7 @@ from brainalign.job_resources import (
     rsa_shape,
     rsa_threads,
 )
+from brainalign.stages._rsa_settings import counts_ranks
 from brainalign.stages.roi_rdms import brain_spec
 from brainalign.store import store_nbytes
 
@@ -115,7 +116,9 @@ def rsa_threads_for(wildcards, input):
 
 def rsa_mem_mb(wildcards, input, attempt):
     """Memory of an RSA job from the shape of its data (`brainalign.job_resources.rsa_memory_mib`), MB."""
-    return math.ceil(rsa_memory_mib(_rsa_shape(input)) * 1.048576 * attempt)
+    shape = _rsa_shape(input)
+    counting = counts_ranks(config["rsa"], shape["n"])
+    return math.ceil(rsa_memory_mib(shape, counting) * 1.048576 * attempt)
 
 
 def rsa_runtime(wildcards, input, threads, attempt):

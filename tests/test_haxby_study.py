@@ -64,8 +64,8 @@ def loro_reference(X: np.ndarray, y: np.ndarray, runs: np.ndarray) -> float:
 
 def test_every_store_has_provenance_and_the_expected_shape(haxby_study, shared_data):
     stores = sorted(haxby_study.rglob("*.zarr"))
-    # stimuli, 3 features, 2 brain, 2 x 3 encoding + rsa, 2 decoding, similarity, scores
-    assert len(stores) == 1 + 3 + 2 + 12 + 2 + 1 + 1
+    # stimuli, 3 features, 2 brain, 2 ROI RDMs, 2 x 3 encoding + rsa, 2 decoding, similarity, scores
+    assert len(stores) == 1 + 3 + 2 + 2 + 12 + 2 + 1 + 1
     for path in stores:
         prov = store.read_provenance(path)
         assert prov["seed"] == 2001 and prov["brainalign_version"] and prov["stage"]

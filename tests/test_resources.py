@@ -12,6 +12,7 @@ import yaml
 from brainalign import store
 from brainalign.job_resources import (roi_rdms_memory_mib, roi_rdms_runtime_min, rsa_memory_mib, rsa_runtime_min,
                                       rsa_shape)
+from brainalign.stages._rsa_settings import counts_ranks
 from study_runner import TEST_CONFIG, snakemake
 
 
@@ -57,7 +58,8 @@ def test_memory_and_time_follow_the_input_stores(study, tmp_path):
             elif job["rule"] == "rsa":  # from the shape of the data: its pairs, RDMs, voxels
                 shape = rsa_shape(*job["input"])
                 assert shape["n"] >= 3 and shape["rois"] >= 1 and shape["layers"] >= 1
-                assert int(job["resources"]["mem_mb"]) == math.ceil(rsa_memory_mib(shape) * 1.048576)
+                counting = counts_ranks(cfg["rsa"], shape["n"])
+                assert int(job["resources"]["mem_mb"]) == math.ceil(rsa_memory_mib(shape, counting) * 1.048576)
                 assert int(job["resources"]["runtime"]) == rsa_runtime_min(shape, cfg["rsa"]["n_bootstrap"], 1)
                 assert int(job["resources"]["mem_mb"]) < 1000  # a small study asks for little
                 assert shape["units"] == shape["trials"] == 0  # its input is the subject's roi_rdms store
@@ -72,11 +74,12 @@ def test_memory_and_time_follow_the_input_stores(study, tmp_path):
 
 def test_rsa_memory_requests_cover_the_measured_nsd_peaks_without_waste():
     """At NSD size (10,000 stimuli, 4 ROIs of 4,000 voxels, 3 layers) ``bench/bench_rsa_10k.py``
-    measured peaks of 2,937 MiB for the RSA job (on the subject's ROI RDMs) and 1,551 MiB for the
+    measured peaks of 2,797 MiB for the RSA job (on the subject's ROI RDMs) and 1,551 MiB for the
     ``roi_rdms`` job (2026-12-06); each request covers its peak by at most 1.5 times, where four
     times the input stores (the previous rule) asked for about 9 GB with 30,000 trials."""
     rsa_job = {"n": 10_000, "layers": 3, "rois": 4, "units": 0, "trials": 0}
-    assert 2937 <= rsa_memory_mib(rsa_job) <= 1.5 * 2937
+    assert 2797 <= rsa_memory_mib(rsa_job) <= 1.2 * 2797
+    assert rsa_memory_mib(rsa_job, counting=False) > rsa_memory_mib(rsa_job)  # every layer's RDM in float64
     assert rsa_memory_mib({**rsa_job, "n": 96}) < 1000
     rois_job = {"n": 10_000, "layers": 0, "rois": 4, "units": 4000, "trials": 10_000}
     assert 1551 <= roi_rdms_memory_mib(rois_job) <= 1.5 * 1551

@@ -162,9 +162,9 @@ def test_every_job_ran_through_the_scheduler(slurm_study):
 def test_results_equal_the_local_run(slurm_study, study):
     results = slurm_study["results"]
     stores = sorted(p.relative_to(study) for p in study.rglob("*.zarr"))
-    # stimuli, features (4 models x 2 stimulus sets), fMRI brain, encoding+rsa, similarity, scores;
-    # MEG brain, time-resolved rsa+encoding
-    assert len(stores) == 2 + 4 * 2 + 2 + 2 * 4 * 2 + 2 + 1 + 2 + 2 * 4
+    # stimuli, features (4 models x 2 stimulus sets), fMRI brain, ROI RDMs, encoding+rsa, similarity,
+    # scores; MEG brain, time-resolved rsa+encoding
+    assert len(stores) == 2 + 4 * 2 + 2 + 2 + 2 * 4 * 2 + 2 + 1 + 2 + 2 * 4
     differ = [str(s) for s in stores + [Path("bids")]
               if results_hash(results / s, results) != results_hash(study / s, study)]
     assert differ == []

@@ -30,9 +30,9 @@ pytestmark = pytest.mark.slow
 
 def test_every_store_is_written_with_provenance(study):
     stores = sorted(study.rglob("*.zarr"))
-    # stimuli, features (4 models x 2 stimulus sets), fMRI brain, encoding+rsa, similarity, scores;
-    # MEG brain, time-resolved rsa+encoding (subject x model)
-    assert len(stores) == 2 + 4 * 2 + 2 + 2 * 4 * 2 + 2 + 1 + 2 + 2 * 4
+    # stimuli, features (4 models x 2 stimulus sets), fMRI brain, ROI RDMs, encoding+rsa, similarity,
+    # scores; MEG brain, time-resolved rsa+encoding (subject x model)
+    assert len(stores) == 2 + 4 * 2 + 2 + 2 + 2 * 4 * 2 + 2 + 1 + 2 + 2 * 4
     for path in stores:
         prov = store.read_provenance(path)
         assert prov["brainalign_version"] and prov["stage"] and prov["seed"] == 2024
@@ -132,7 +132,7 @@ def test_stage_can_be_rerun_alone_from_the_command_line(study, tmp_path):
     out = tmp_path / "rsa.zarr"
     subprocess.run([sys.executable, "-m", "brainalign.cli", "rsa", "--spec", json.dumps(prov["params"]),
                     "--seed", "2024",
-                    "--brain", str(study / "brain" / "sim" / "sub-01.zarr"),
+                    "--brain", str(study / "roi_rdms" / "sim" / "sub-01.zarr"),  # as the workflow runs it
                     "--features", str(study / "features" / "shapes" / "cnn.zarr"), "--out", str(out)],
                    check=True, capture_output=True)
     a = store.open_dataset(study / "rsa" / "sim" / "sub-01" / "cnn.zarr")

@@ -61,8 +61,8 @@ def roi_rdms_memory_mib(shape: dict[str, int]) -> float:
     """Peak memory (MiB) of a ``roi_rdms`` job, plus :data:`BASE_MIB`: while an RDM is made, the
     stimulus means, their unit patterns and the distance's prepared copy (``24 n U``), the RDM
     (``8 P``) and a betas block (``4 trials x 256``); while the store is written, one RDM and its
-    compressed chunks (``16 P``). Measured: 1,551 MiB at 10,000 stimuli and 4,000 voxels
-    (``bench/bench_rsa_10k.py``), against 1,727 asked."""
+    compressed chunks (``16 P``). Measured: 1,551 MiB at 10,000 stimuli, one trial each, and
+    4,000 voxels (``bench/bench_rsa_10k.py``), against 1,707 asked."""
     n = shape["n"]
     pairs = n * (n - 1) / 2
     return BASE_MIB + max(24 * n * shape["units"] + 8 * pairs + 4 * 256 * shape["trials"], 16 * pairs) / 2**20
@@ -81,25 +81,28 @@ def roi_rdms_runtime_min(shape: dict[str, int], threads: int) -> float:
     return 10 + math.ceil(2 * cpu_s / max(threads, 1) / 60)
 
 
-def rsa_memory_mib(shape: dict[str, int]) -> float:
+def rsa_memory_mib(shape: dict[str, int], counting: bool = True) -> float:
     """Peak memory (MiB) of an RSA job: the largest of its phases, plus :data:`BASE_MIB`.
 
-    - RDMs: stimulus means and their prepared copy (``16 n U``), one RDM (``8 P``) and a betas
-      block (``4 trials x 256`` units);
-    - sorting: the last RDM's values and keys (``24 P``) beside the ``R - 1`` sorted ones
-      (``4.2 P`` each);
-    - bootstrap: every sorted RDM (``4.2 P R``) and the drawn pairs' streams (8 bytes per pair
+    - RDMs (on a brain store; none on a ``roi_rdms`` store, ``U = 0``): stimulus means and their
+      prepared copy (``16 n U``), one RDM (``8 P``) and a betas block (``4 trials x 256`` units);
+    - with ``counting`` (Spearman with a bootstrap, :func:`.stages._rsa_settings.counts_ranks`), sorting: the last RDM's
+      values and keys (``24 P``) beside the ``R - 1`` sorted ones (``4.2 P`` each); and the
+      bootstrap: every sorted RDM (``4.2 P R``) and the drawn pairs' streams (8 bytes per pair
       and RDM for the most pairs a sample draws: ``0.41 P`` over 200 samples at 10,000 stimuli,
       more at a few hundred, where it is small; taken as ``0.45 P``, at most
       :data:`~brainalign.metrics.rank_bootstrap.STREAM_BYTES`);
-    - other comparators: every layer's RDM and one ROI's in float64, twice (``16 P (L + 1)``).
+    - else the comparators on RDMs in memory: every layer's RDM and one ROI's in float64, twice
+      (``16 P (L + 1)``).
     """
     n, rdms = shape["n"], shape["rois"] + shape["layers"]
     pairs = n * (n - 1) / 2
-    phases = (16 * n * shape["units"] + 8 * pairs + 4 * 256 * shape["trials"],
-              pairs * (SORT_BYTES + SORTED_BYTES * (rdms - 1)),
-              pairs * SORTED_BYTES * rdms + min(STREAM_BYTES, 8 * DRAWN_PAIRS * pairs * rdms),
-              16 * pairs * (shape["layers"] + 1))
+    phases = [16 * n * shape["units"] + 8 * pairs + 4 * 256 * shape["trials"]]
+    if counting:
+        phases += [pairs * (SORT_BYTES + SORTED_BYTES * (rdms - 1)),
+                   pairs * SORTED_BYTES * rdms + min(STREAM_BYTES, 8 * DRAWN_PAIRS * pairs * rdms)]
+    else:
+        phases += [16 * pairs * (shape["layers"] + 1)]
     return BASE_MIB + max(phases) / 2**20
 
 

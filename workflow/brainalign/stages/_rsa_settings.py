@@ -37,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from ..metrics.noise_precision import mahalanobis_rdm, noise_precision, standardize_units
+from ..metrics.rank_bootstrap import MAX_CONDITIONS
 from ..metrics.rdm import PATTERN_METHODS, crossnobis_rdm
 from ..metrics.rsa import rsa_scores
 from ..metrics.rsa_large import condensed_rdm
@@ -159,3 +160,9 @@ def settings_attrs(spec: dict) -> dict:
     """The settings an RSA store records as attributes (defaults filled in)."""
     return {"standardize": int(bool(spec.get("standardize"))), "squared": int(bool(spec.get("squared"))),
             "ceiling_pooling": spec.get("ceiling_pooling", "rank_mean"), "metric": metric_name(spec)}
+
+
+def counts_ranks(spec: dict, n: int) -> bool:
+    """Whether RSA over ``n`` stimuli scores by counting (:mod:`brainalign.metrics.rank_bootstrap`:
+    Spearman, a bootstrap, 3 to 65,536 stimuli) rather than by :func:`score_rdms` in memory."""
+    return spec["comparator"] == "spearman" and bool(spec["n_bootstrap"]) and 3 <= n <= MAX_CONDITIONS

@@ -46,11 +46,11 @@ import xarray as xr
 
 from .. import store
 from ..added_noise import noise_for
-from ..metrics.rank_bootstrap import MAX_CONDITIONS, STREAM_BYTES, SortedPairs, bootstrap_spearman
+from ..metrics.rank_bootstrap import STREAM_BYTES, SortedPairs, bootstrap_spearman
 from ..stimuli import stimulus_coords
 from . import roi_rdms
 from ._align import layer_rows, return_large_blocks
-from ._rsa_settings import brain_rdm_description, layer_rdm, score_rdms, settings_attrs
+from ._rsa_settings import brain_rdm_description, counts_ranks, layer_rdm, score_rdms, settings_attrs
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def run(spec: dict, *, brain, features, out, seed: int) -> None:
             noise = noise_for(spec, "features", f"{spec.get('model', '')}/{layer}")
             models.add(layer_rdm(layer_rows(features, layer, order, noise), spec))
         n = len(order)
-        if spec["comparator"] == "spearman" and spec["n_bootstrap"] and 3 <= n <= MAX_CONDITIONS:
+        if counts_ranks(spec, n):
             scores, boots, drawn = spearman_by_counting(models, brain_side, n, spec["n_bootstrap"], seed)
             power = 2 if spec.get("squared") else 1
             scores, boots = scores ** power, boots ** power
