@@ -86,9 +86,9 @@ def rsa_memory_mib(shape: dict[str, int], counting: bool = True) -> float:
 
     - RDMs (on a brain store; none on a ``roi_rdms`` store, ``U = 0``): stimulus means and their
       prepared copy (``16 n U``), one RDM (``8 P``) and a betas block (``4 trials x 256`` units);
-    - with ``counting`` (Spearman with a bootstrap, :func:`.stages._rsa_settings.counts_ranks`), sorting: the last RDM's
-      values and keys (``24 P``) beside the ``R - 1`` sorted ones (``4.2 P`` each); and the
-      bootstrap: every sorted RDM (``4.2 P R``) and the drawn pairs' streams (8 bytes per pair
+    - with ``counting`` (Spearman with a bootstrap, :func:`.stages._rsa_settings.counts_ranks`),
+      sorting: the last RDM's values and keys (``24 P``) beside the ``R - 1`` sorted ones
+      (``4.2 P`` each); and the bootstrap: every sorted RDM (``4.2 P R``) and the drawn pairs' streams (8 bytes per pair
       and RDM for the most pairs a sample draws: ``0.41 P`` over 200 samples at 10,000 stimuli,
       more at a few hundred, where it is small; taken as ``0.45 P``, at most
       :data:`~brainalign.metrics.rank_bootstrap.STREAM_BYTES`);

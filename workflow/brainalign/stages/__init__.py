@@ -12,8 +12,8 @@ import importlib
 
 __all__ = ["banded", "behaviour", "curves", "curves_figure", "curves_summarize", "decode", "encoding", "ensembles",
            "ensembles_summary", "features", "figure", "fmri", "gather", "meg", "meg_align", "meg_summarize", "probe",
-           "probe_compare", "rdms", "roi_rdms", "rsa", "similarity", "simulate", "simulate_behaviour", "simulate_meg", "stimuli",
-           "summarize", "sweep", "sweep_figure", "train"]
+           "probe_compare", "rdms", "roi_rdms", "rsa", "similarity", "simulate", "simulate_behaviour", "simulate_meg",
+           "stimuli", "summarize", "sweep", "sweep_figure", "train"]
 
 
 def __getattr__(name: str):

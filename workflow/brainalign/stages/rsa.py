@@ -24,8 +24,9 @@ Memory does not hold every RDM at once: each layer's RDM is written to a scratch
 output as soon as it is computed, and every RDM is streamed into the store at the end. Spearman
 (up to 65,536 stimuli) is scored and bootstrapped by :mod:`brainalign.metrics.rank_bootstrap`
 (each RDM sorted once, every sample re-ranked by counting; equal to
-:func:`brainalign.metrics.rsa.rsa_scores`); the other comparators (and precomputed, Mahalanobis or crossnobis RDMs' whitened comparators) by
-:func:`._rsa_settings.score_rdms` on the RDMs in memory.
+:func:`brainalign.metrics.rsa.rsa_scores`); the other comparators (and precomputed, Mahalanobis
+or crossnobis RDMs' whitened comparators) by :func:`._rsa_settings.score_rdms` on the RDMs in
+memory.
 
 With ``noise`` in ``spec`` (a ``noise`` dataset, :mod:`brainalign.sweeps`), Gaussian noise of the
 stated SNR is added to every layer's features, or to the betas as they are read for the ROIs'
@@ -86,10 +87,10 @@ def spearman_by_counting(models: roi_rdms.RdmSpill, rois, n: int, n_bootstrap: i
 def scores_in_memory(models: roi_rdms.RdmSpill, rois, spec: dict, seed: int):
     """Scores, bootstrap samples and draws by :func:`._rsa_settings.score_rdms` (every comparator
     and setting), the layers' RDMs in memory."""
-    models = np.stack([models.load(k) for k in range(len(models))])
+    layer_rdms = np.stack([models.load(k) for k in range(len(models))])
     scores, boots, drawn = [], [], None
     for k in range(len(rois)):
-        score, boot, drawn = score_rdms(models, rois.load(k), spec, seed)  # same seed: same draws per ROI
+        score, boot, drawn = score_rdms(layer_rdms, rois.load(k), spec, seed)  # same seed: same draws per ROI
         scores.append(score)
         boots.append(boot)
     return np.array(scores), np.array(boots), drawn
