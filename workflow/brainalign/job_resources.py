@@ -36,12 +36,13 @@ def rsa_shape(brain, features=None) -> dict[str, int]:
     stores' metadata. ``brain`` is a brain store (betas, or precomputed RDMs) or a ``roi_rdms``
     store (its ROIs' RDMs: no units or trials left to read); ``n`` is the features store's stimuli
     (the brain's are a subset), or without one the brain store's."""
-    groups = list(dimension_sizes(brain).values())
+    sizes = dimension_sizes(brain)
+    groups = list(sizes.values())
     stored = [d for d in groups if "roi" in d]  # a roi_rdms store
     rois = [d for d in groups if ("unit" in d or "pair" in d) and "roi" not in d]
     layer_sizes = [d for d in dimension_sizes(features).values() if "unit" in d] if features else []
     n = max((d["stimulus"] for d in layer_sizes), default=0) if features else \
-        max([d.get("stimulus", 0) for d in stored + rois] + [_brain_stimuli(brain)])
+        max([d.get("stimulus", 0) for d in stored + rois] + [_brain_stimuli(brain, sizes)])
     return {"n": n,
             "layers": len(layer_sizes),
             "rois": len(rois) + sum(d["roi"] for d in stored),
@@ -49,10 +50,11 @@ def rsa_shape(brain, features=None) -> dict[str, int]:
             "trials": max((d.get("trial", 0) for d in rois), default=0)}
 
 
-def _brain_stimuli(brain) -> int:
-    """Distinct stimuli of a betas store's first ROI (0 for other stores): one coordinate read."""
-    for group, sizes in dimension_sizes(brain).items():
-        if "trial" in sizes:
+def _brain_stimuli(brain, sizes: dict) -> int:
+    """Distinct stimuli of a betas store's first ROI (0 for other stores; ``sizes``: its
+    :func:`~brainalign.store.dimension_sizes`): one coordinate read."""
+    for group, dims in sizes.items():
+        if "trial" in dims:
             return len(np.unique(store.open_dataset(brain, group=group).stimulus_id.values))
     return 0
 

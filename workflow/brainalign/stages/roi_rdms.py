@@ -51,7 +51,16 @@ RDM_KEYS = ("dataset", "subject", "rdm", "standardize", "noise_shrinkage", "cros
 SCORING_KEYS = ("model", "comparator", "n_bootstrap", "squared", "ceiling_pooling")
 
 
-class RdmSpill:
+class _RdmRows:
+    """Condensed RDMs read one at a time by ``load(index)``; ``len()`` of them."""
+
+    def rows(self):
+        """``(row, rdm)`` blocks for :func:`brainalign.store.write_dataset`'s ``streamed``."""
+        for k in range(len(self)):
+            yield k, self.load(k)[None]
+
+
+class RdmSpill(_RdmRows):
     """Condensed RDMs kept in ``.npy`` files of a scratch directory, read back one at a time."""
 
     def __init__(self, directory: Path, kind: str):
@@ -69,13 +78,8 @@ class RdmSpill:
     def load(self, index: int) -> np.ndarray:
         return np.load(self.paths[index])
 
-    def rows(self):
-        """``(row, rdm)`` blocks for :func:`brainalign.store.write_dataset`'s ``streamed``."""
-        for k in range(len(self)):
-            yield k, self.load(k)[None]
 
-
-class StoredRdms:
+class StoredRdms(_RdmRows):
     """The ROIs' RDMs of a ``roi_rdms`` store, read one at a time (``load``, ``rows``: as
     :class:`RdmSpill`), with the ``rois``, ``skipped`` ROIs, stimulus ``order`` and whether the
     RDMs were ``precomputed``."""
@@ -93,10 +97,6 @@ class StoredRdms:
 
     def load(self, index: int) -> np.ndarray:
         return np.asarray(self.ds.brain_rdm[index].values, dtype=np.float64)
-
-    def rows(self):
-        for k in range(len(self)):
-            yield k, self.load(k)[None]
 
 
 def is_roi_rdms(path) -> bool:
