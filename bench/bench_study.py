@@ -168,14 +168,15 @@ def job_benchmarks(results: Path) -> dict:
 
 
 def encoding_flops(n_trials: int, n_voxels: int, widths: list[int], size: dict, n_alphas: int) -> float:
-    """Floating-point operations of one encoding job (block-moment solver), leading terms:
-    per layer of width p, ``2 N p²`` (feature moments), ``2 N p t`` (target moments) and
-    ``2 N_test p t`` (test predictions, N_test = N over the folds), and per outer fold
-    ``inner x (2 + n_alphas) x 2 p² t + 2 x 2 p² t`` (validation quadratic forms, refit)."""
+    """Floating-point operations of one encoding job (block-moment solver, every test trial scored
+    from moments), leading terms: per layer of width p, ``2 N p²`` (feature moments) and ``2 N p t``
+    (target moments); per outer fold ``inner x (2 + n_alphas) x 2 p² t`` (each inner split's
+    ``V^T S_xy``, ``W`` and one quadratic form per alpha) and ``3 x 2 p² t`` (the same three for the
+    test blocks at the chosen alphas)."""
     total = 0.0
     for p in widths:
-        per_fold = size["inner_folds"] * (2 + n_alphas) * 2 * p * p * n_voxels + 4 * p * p * n_voxels
-        total += 2 * n_trials * p * p + 4 * n_trials * p * n_voxels + size["outer_folds"] * per_fold
+        per_fold = size["inner_folds"] * (2 + n_alphas) * 2 * p * p * n_voxels + 6 * p * p * n_voxels
+        total += 2 * n_trials * p * p + 2 * n_trials * p * n_voxels + size["outer_folds"] * per_fold
     return total
 
 

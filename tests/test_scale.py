@@ -50,9 +50,10 @@ def _regression(rng, n=300, p=12, t=40, n_groups=6):
 
 
 def test_moment_ridge_equals_trial_level_nested_cv(rng):
-    """Alphas chosen by inner GroupKFold and held-out predictions equal the trial-level solver's
-    (float64 both; predictions to 1e-8 relative)."""
+    """Alphas chosen by inner GroupKFold, held-out predictions and the held-out r and R² computed
+    from the test blocks' moments equal the trial-level solver's (float64 both; to 1e-8 relative)."""
     X, Y, groups = _regression(rng)
+    Y[:, 0] = 2.5  # a constant target: NaN r and R² on every test fold
     reference = cross_validated_encoding(X, Y, groups=groups, alphas=ALPHAS, outer_cv="logo",
                                          inner_cv=3, dtype=np.float64)
     features = FeatureMoments(X, groups, 6)
@@ -60,12 +61,16 @@ def test_moment_ridge_equals_trial_level_nested_cv(rng):
     for f, (train, test) in enumerate(make_splits("logo", len(groups), groups)):
         inner = [(np.unique(groups[train][a]), np.unique(groups[train][b]))
                  for a, b in make_splits(3, len(train), groups[train])]
-        fold = MomentFold(features, np.unique(groups[train]), inner)
+        fold = MomentFold(features, np.unique(groups[train]), inner, np.unique(groups[test]))
         alpha = fold.best_alphas(targets, ALPHAS)
         np.testing.assert_array_equal(alpha, reference["alpha"][f])
         prediction = fold.predict(targets, alpha, X[test])
-        r = [np.corrcoef(prediction[:, j], Y[test, j])[0, 1] for j in range(Y.shape[1])]
-        np.testing.assert_allclose(r, reference["r"][f], rtol=1e-8, atol=1e-10)
+        r = [np.corrcoef(prediction[:, j], Y[test, j])[0, 1] for j in range(1, Y.shape[1])]
+        np.testing.assert_allclose(r, reference["r"][f, 1:], rtol=1e-8, atol=1e-10)
+        r_moments, r2_moments = fold.test.scores(targets, alpha)
+        assert np.isnan(r_moments[0]) and np.isnan(r2_moments[0]) and np.isnan(reference["r"][f, 0])
+        np.testing.assert_allclose(r_moments, reference["r"][f], rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(r2_moments, reference["r2"][f], rtol=1e-8, atol=1e-10)
 
 
 # ---------------------------------------------------------------------- encoding stage
@@ -100,6 +105,7 @@ def _encode(tmp_path, brain, features, spec, name):
 
 @pytest.mark.parametrize("split", [
     {"outer_split": "group_kfold", "outer_folds": 3, "group_by": "session"},
+    {"outer_split": "held_out", "test_subset": {"column": "shared", "value": True}},
     {"outer_split": "held_out", "test_subset": {"column": "shared", "value": True}, "test_trials": "average"},
 ])
 def test_moment_path_equals_trial_level_path_in_the_stage(tmp_path, rng, monkeypatch, split):

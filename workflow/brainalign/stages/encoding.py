@@ -15,7 +15,8 @@ in one group per ROI.
 Layers with fewer features than half the smallest training set (and studies of at least
 ``MOMENT_MIN_TRIALS`` trials) use
 :mod:`brainalign.metrics.ridge_moments`: every (outer fold, inner fold) is decomposed once per
-layer and shared by every ROI and voxel chunk. Wider layers use the trial-level solver of
+layer and shared by every ROI and voxel chunk, and every test trial's score (``test_trials: each``)
+comes from the test blocks' moments without forming predictions. Wider layers use the trial-level solver of
 :mod:`brainalign.metrics.ridge` per chunk. Voxels are read from the brain store ``UNIT_CHUNK``
 at a time, so memory does not grow with the voxel count.
 
@@ -76,9 +77,10 @@ class Design:
         self.outer = outer_splits(kind, labels, folds=spec.get("outer_folds"), test=test)
         _, self.group = np.unique(labels, return_inverse=True)
         self.n_blocks = int(self.group.max()) + 1
-        self.block = self.group.copy()  # trials of a training set; held-out test trials are in none
+        self.block = self.group.copy()  # moment blocks: the groups, and held-out test trials in one more
         if test is not None:
-            self.block[test] = -1
+            self.block[test] = self.n_blocks
+            self.n_blocks += 1
         self.inner = []
         for train, _ in self.outer:
             splits = make_splits(spec["inner_folds"], len(train), self.group[train])
@@ -121,8 +123,8 @@ class LayerFit:
                         and X.shape[0] >= MOMENT_MIN_TRIALS)
         if self.moments:
             features = FeatureMoments(X, design.block, design.n_blocks)
-            self.folds = [MomentFold(features, np.unique(design.group[train]), inner)
-                          for (train, _), inner in zip(design.outer, design.inner)]
+            self.folds = [MomentFold(features, np.unique(design.block[train]), inner, np.unique(design.block[test]))
+                          for (train, test), inner in zip(design.outer, design.inner)]
 
     def scores(self, Y: np.ndarray) -> dict:
         """``r``, ``r2``, ``alpha`` (fold, unit) for the betas ``Y`` (trial, unit) of a chunk."""
@@ -133,16 +135,24 @@ class LayerFit:
         xp = get_backend(self.spec["backend"])
         for f, (train, _) in enumerate(self.design.outer):
             X_test = self.X[self.design.test_rows[f]]
-            if self.moments:
-                alpha = self.folds[f].best_alphas(targets, self.alphas)
-                prediction = self.folds[f].predict(targets, alpha, X_test)
-            else:
+            if not self.moments:
                 alpha, prediction = self._trial_level(Y, train, X_test, xp)
-            y_test = self.design.test_targets(f, Y)
-            out["r"][f] = column_pearson_r(y_test, prediction, xp)
-            out["r2"][f] = column_r2(y_test, prediction, xp)
+                scores = self._prediction_scores(f, Y, prediction, xp)
+            else:
+                alpha = self.folds[f].best_alphas(targets, self.alphas)
+                if self.design.average:
+                    prediction = self.folds[f].predict(targets, alpha, X_test)
+                    scores = self._prediction_scores(f, Y, prediction, xp)
+                else:  # each test trial: from the test blocks' moments, no prediction formed
+                    scores = self.folds[f].test.scores(targets, alpha)
             out["alpha"][f] = alpha
+            out["r"][f], out["r2"][f] = scores
         return out
+
+    def _prediction_scores(self, fold: int, Y, prediction, xp) -> tuple[np.ndarray, np.ndarray]:
+        """Pearson r and R² of ``prediction`` against fold ``fold``'s test targets."""
+        y_test = self.design.test_targets(fold, Y)
+        return column_pearson_r(y_test, prediction, xp), column_r2(y_test, prediction, xp)
 
     def _trial_level(self, Y, train, X_test, xp):
         """Alpha by inner CV and test predictions from the trial-level solver (wide layers)."""
