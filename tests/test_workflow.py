@@ -21,7 +21,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from brainalign import store
+from brainalign import job_resources, store
 from study_runner import TEST_CONFIG, planned_jobs, snakemake
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -127,14 +127,18 @@ def test_bad_config_fails_before_any_job_with_the_key_named(tmp_path, edit, mess
 
 
 def test_stage_can_be_rerun_alone_from_the_command_line(study, tmp_path):
-    """A stage runs by hand on the same paths and gives the same store (determinism)."""
+    """A stage runs by hand on the same paths, with the BLAS threads Snakemake gave the job (its
+    `threads`), and gives the same store (determinism). The thread count matters: OpenBLAS's
+    Haswell kernels round a product's columns differently at 1 and 2 threads."""
     prov = store.read_provenance(study / "rsa" / "sim" / "sub-01" / "cnn.zarr")
     out = tmp_path / "rsa.zarr"
+    brain, features = study / "roi_rdms" / "sim" / "sub-01.zarr", study / "features" / "shapes" / "cnn.zarr"
+    threads = str(job_resources.rsa_threads(job_resources.rsa_shape(brain, features)))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     subprocess.run([sys.executable, "-m", "brainalign.cli", "rsa", "--spec", json.dumps(prov["params"]),
-                    "--seed", "2024",
-                    "--brain", str(study / "roi_rdms" / "sim" / "sub-01.zarr"),  # as the workflow runs it
-                    "--features", str(study / "features" / "shapes" / "cnn.zarr"), "--out", str(out)],
-                   check=True, capture_output=True)
+                    "--seed", "2024", "--brain", str(brain),  # the roi_rdms store, as the workflow runs it
+                    "--features", str(features), "--out", str(out)],
+                   check=True, capture_output=True, env=env)
     a = store.open_dataset(study / "rsa" / "sim" / "sub-01" / "cnn.zarr")
     b = store.open_dataset(out)
     np.testing.assert_array_equal(a.score.values, b.score.values)

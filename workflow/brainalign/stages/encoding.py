@@ -20,10 +20,13 @@ comes from the test blocks' moments without forming predictions. Wider layers us
 :mod:`brainalign.metrics.ridge` per chunk. Voxels are read from the brain store ``UNIT_CHUNK``
 at a time, so memory does not grow with the voxel count.
 
-With ``part="k/n"`` only units ``[k * u // n, (k + 1) * u // n)`` of each ROI of ``u`` units are
-encoded (a ROI with none in that part is left out); :mod:`.gather` joins the ``n`` parts into the
-store the unsplit run writes. Voxels are fitted independently (each one's alpha, fit and scores
-use its own column of ``Y`` only), so the parts hold exactly the unsplit run's values.
+With ``part="k/n"`` only the voxel chunks ``[k * c // n, (k + 1) * c // n)`` of the ``c`` chunks
+of each ROI are encoded (a ROI with none in that part is left out); :mod:`.gather` joins the ``n``
+parts into the store the unsplit run writes. Voxels are fitted independently (each one's alpha,
+fit and scores use its own column of ``Y`` only), and a part's chunks are the unsplit run's
+chunks, fitted by matrix products of the same shapes: the parts hold exactly the unsplit run's
+values (at the same BLAS thread count), even with a BLAS whose rounding of a column depends on
+the width of the product (OpenBLAS's Haswell kernels).
 
 With ``noise`` in ``spec`` (a ``noise`` dataset, :mod:`brainalign.sweeps`), Gaussian noise of the
 stated SNR is added to every layer's features or to the betas as they are read
@@ -184,12 +187,15 @@ def roi_scores(brain: xr.Dataset, results: dict[str, dict], folds: list[str]) ->
 
 
 def unit_range(part: str, n_units: int) -> slice:
-    """Units of part ``"k/n"`` (k = 0 .. n-1) of ``n_units``: ``[k * n_units // n, (k+1) * n_units // n)``."""
+    """Units of part ``"k/n"`` (k = 0 .. n-1) of ``n_units``: whole chunks of ``UNIT_CHUNK``, the
+    chunks ``[k * c // n, (k+1) * c // n)`` of the ``c = ceil(n_units / UNIT_CHUNK)`` (empty for
+    some parts when ``c < n``)."""
     k, sep, n = part.partition("/")
     if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
         raise ValueError(f"part must be 'k/n' with 0 <= k < n, got {part!r}")
     k, n = int(k), int(n)
-    return slice(k * n_units // n, (k + 1) * n_units // n)
+    chunks = -(-n_units // UNIT_CHUNK)
+    return slice(min(k * chunks // n * UNIT_CHUNK, n_units), min((k + 1) * chunks // n * UNIT_CHUNK, n_units))
 
 
 def load_rois(brain, part: str | None, spec: dict | None = None) -> dict[str, tuple[xr.Dataset, UnitReader]]:

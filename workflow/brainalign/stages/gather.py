@@ -1,7 +1,8 @@
 """Stage ``gather``: join the unit parts of a scattered encoding into one encoding store.
 
-Part ``k`` of ``n`` (``brainalign encoding --part k/n``) holds units
-``[k * u // n, (k + 1) * u // n)`` of every ROI; concatenating the parts' groups along ``unit`` in
+Part ``k`` of ``n`` (``brainalign encoding --part k/n``) holds the voxel chunks
+``[k * c // n, (k + 1) * c // n)`` of the ``c`` chunks of every ROI
+(:func:`.encoding.unit_range`); concatenating the parts' groups along ``unit`` in
 part order gives every ROI whole. The store is written with the provenance the unscattered stage
 writes (stage ``encoding``, ``params`` = ``spec``, the parts' common ``inputs`` and their hashes),
 so it is identical to the store of one ``brainalign encoding`` job, ``created`` aside.
