@@ -11,8 +11,10 @@ from brainalign import store
 
 
 def test_chunk_shape_caps_rows_and_sizes_units():
-    # rows at most 1024; unit chunk = 32 MiB / (4 bytes * 1024 rows) = 8192 units
-    assert store.chunk_shape(("stimulus", "unit"), (5000, 100_000), 4) == (1024, 8192)
+    # rows at most 1024; beside them, units at most UNIT_BLOCK (32 MiB / (4 bytes * 1024 rows)
+    # would be 8192 units); without a row dimension, units filling 32 MiB
+    assert store.chunk_shape(("stimulus", "unit"), (5000, 100_000), 4) == (1024, store.UNIT_BLOCK)
+    assert store.chunk_shape(("trial", "unit"), (30_000, 4000), 4) == (1024, store.UNIT_BLOCK)
     assert store.chunk_shape(("trial", "unit"), (300, 50), 4) == (300, 50)  # small: one chunk
     assert store.chunk_shape(("layer", "fold", "unit"), (3, 4, 10**6), 4) == (3, 4, 699050)
 

@@ -6,6 +6,8 @@ import numpy as np
 import xarray as xr
 from scipy import sparse
 
+from .. import store
+
 
 def rows_for(stimulus_ids, layer: xr.Dataset, *, where: str) -> np.ndarray:
     """Row index in ``layer`` of each of ``stimulus_ids``; a clear error names ids it lacks."""
@@ -22,8 +24,6 @@ def layer_rows(features, layer: str, stimulus_ids, noise=None) -> np.ndarray:
     """A layer's features (one row per entry of ``stimulus_ids``, in that order) from the
     features store at ``features``; a clear error names the stimuli it lacks. ``noise``: a
     transform of the whole stored array (:func:`brainalign.added_noise.noise_for`)."""
-    from .. import store
-
     feats = store.open_dataset(features, group=layer)
     values = feats.features.values if noise is None else noise(feats.features.values)
     return values[rows_for(stimulus_ids, feats, where=str(features))]
@@ -63,8 +63,8 @@ def return_large_blocks() -> None:
 
 class UnitReader:
     """Column blocks ``reader[:, a:b]`` of one ROI's betas (trial, unit) in a brain store, read one
-    stored row chunk at a time: beyond the block itself, reading holds one chunk (at most 32 MiB by
-    the storage contract), however many units the ROI has. ``units`` selects a range of the
+    stored row chunk at a time: beyond the block itself, reading holds one chunk (at most
+    ``store.UNIT_BLOCK`` units wide), however many units the ROI has. ``units`` selects a range of the
     ROI's units (a part), ``trials`` the trials returned (an index array; all by default);
     ``noise`` a transform ``(block of all trials, index of its first unit in the ROI)``
     (:func:`brainalign.added_noise.noise_for`) applied before the trials are selected."""
@@ -109,7 +109,7 @@ def averaging_sums(codes: np.ndarray, n_rows: int) -> sparse.csr_array:
     return sparse.csr_array((np.ones(len(codes)), (codes, trials)), shape=(n_rows, len(codes)))
 
 
-def stimulus_means(betas, stimulus_ids, *, block_units: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def stimulus_means(betas, stimulus_ids, *, block_units: int = store.UNIT_BLOCK) -> tuple[np.ndarray, np.ndarray]:
     """Average the trials of each stimulus: returns (unique ids in first-seen order, (n_stim, n_units)).
 
     ``means[s] = sum_{t: stimulus t = s} betas[t] / n_s`` in float64, by one sparse product per
@@ -154,7 +154,6 @@ def stimulus_time_courses(brain) -> xr.Dataset:
     A store of single trials (``trial`` dimension) is averaged per stimulus
     (:func:`brainalign.brain.meg.average_trials`); an averaged store is returned as it is.
     """
-    from .. import store
     from ..brain.meg import average_trials
 
     ds = store.open_dataset(brain).load()

@@ -56,7 +56,7 @@ from ._align import (UnitReader, averaging_sums, return_large_blocks, rows_for, 
 log = logging.getLogger(__name__)
 # per-unit labels carried over from the brain store (the voxel's noise ceiling among them)
 UNIT_COORDS = ("i", "j", "k", "x", "y", "z", "ch_name", "ch_type", "noise_ceiling")
-UNIT_CHUNK = 1024  # voxels read and fitted at once
+UNIT_CHUNK = store.UNIT_BLOCK  # voxels read and fitted at once: one stored chunk wide
 MOMENT_MAX_FEATURES = 2048
 MOMENT_MIN_TRIALS = 1000  # below, every solver is fast and the trial-level one keeps small studies' numbers
 
