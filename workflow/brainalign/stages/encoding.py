@@ -137,14 +137,14 @@ class LayerFit:
                    if self.moments else None)
         xp = get_backend(self.spec["backend"])
         for f, (train, _) in enumerate(self.design.outer):
-            X_test = self.X[self.design.test_rows[f]]
+            test_features = self.X[self.design.test_rows[f]] if not self.moments or self.design.average else None
             if not self.moments:
-                alpha, prediction = self._trial_level(Y, train, X_test, xp)
+                alpha, prediction = self._trial_level(Y, train, test_features, xp)
                 scores = self._prediction_scores(f, Y, prediction, xp)
             else:
                 alpha = self.folds[f].best_alphas(targets, self.alphas)
                 if self.design.average:
-                    prediction = self.folds[f].predict(targets, alpha, X_test)
+                    prediction = self.folds[f].predict(targets, alpha, test_features)
                     scores = self._prediction_scores(f, Y, prediction, xp)
                 else:  # each test trial: from the test blocks' moments, no prediction formed
                     scores = self.folds[f].test.scores(targets, alpha)
