@@ -2,7 +2,7 @@
 
 Workload: one NSD-sized array, 10,000 stimuli x 16,000 units float32 (640 MB; random normal
 values, seed 0, which Zstandard barely compresses: the worst case for reading), written with
-``store.write_dataset`` (chunks 1024 x 8192). ``--quick``: 2,000 x 4,000.
+``store.write_dataset`` (chunks 1024 x 1024). ``--quick``: 2,000 x 4,000.
 
 Reported, in seconds (best of ``--repeats``):
 * ``write``: the whole atomic write, manifest with checksums included; ``manifest_checksums``

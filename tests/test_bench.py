@@ -59,8 +59,8 @@ def test_bench_betas_reads_every_session():
 
 def test_bench_manifest_covers_every_file_of_the_store():
     result = run_bench("manifest")["manifest"]
-    # 2,000 x 4,000 float32: 2 row chunks of 1024 x 4,000 units, and the array's zarr.json
-    assert result["files"] == 3 and 0 < result["bytes_on_disk"] <= result["nbytes"] + 4096
+    # 2,000 x 4,000 float32: 2 row chunks x 4 unit chunks (1,024 units), and the array's zarr.json
+    assert result["files"] == 9 and 0 < result["bytes_on_disk"] <= result["nbytes"] + 4096
 
 
 def test_bench_study_runs_an_nsd_shaped_study_through_snakemake(tmp_path):
