@@ -139,7 +139,8 @@ def test_logs_land_under_results_dir(stimuli_run):
 def test_default_terminal_is_one_line_per_job_without_json(stimuli_run):
     results, out = stimuli_run
     text = out.stdout + out.stderr
-    assert re.search(rf"\] 1/1 stimuli: {re.escape(str(results / 'stimuli' / 'shapes.zarr'))}", text), text
+    assert re.search(rf"\] 1/1 stimuli: {re.escape(str(results / 'stimuli' / 'shapes.zarr'))}$", text, re.M), text
+    assert "(update)" not in text and "Execute 1 jobs" not in text  # Snakemake's flags and scheduler chatter
     assert "--spec" not in text and '{"' not in text and "rule stimuli:" not in text
 
 

@@ -24,10 +24,13 @@ CHATTER = re.compile(r"^(Building DAG of jobs|Using shell:|Provided (cores|resou
                      r"host:|Job stats:|Singularity containers|Conda environments|Removing temporary output|"
                      r"Touching output file|Storing output in storage|Waiting at most|Workflow defines that rule|\s*$)")
 
+# Snakemake's annotation of a flagged output in its job records (``path (update)``): not part of the path.
+FLAG_NOTE = re.compile(r" \((?:update|before update|pipe|service|nodelocal|cached|access: [^()]*)\)$")
+
 
 def finished_line(done: int, total: int, rule: str, outputs, when: float | None = None) -> str:
     """``[HH:MM:SS] done/total rule: output, ...`` (outputs abbreviated past three)."""
-    outputs = list(outputs)
+    outputs = [FLAG_NOTE.sub("", str(path)) for path in outputs]
     shown = ", ".join(outputs[:3]) + (f" (+{len(outputs) - 3} more)" if len(outputs) > 3 else "")
     return f"[{time.strftime('%H:%M:%S', time.localtime(when))}] {done}/{total} {rule}: {shown or '(no output)'}"
 
@@ -70,6 +73,8 @@ class LogHandler(LogHandlerBase):
                      for j in self.finished]
             self.finished.clear()
             return "\n".join(lines)
+        if event == LogEvent.JOB_STARTED:  # "Execute 2 jobs...": the finished-job lines say it
+            return None
         if event in (LogEvent.SHELLCMD, LogEvent.GROUP_INFO, LogEvent.RESOURCES_INFO, LogEvent.WORKFLOW_STARTED):
             return None if not (event == LogEvent.SHELLCMD and self.common_settings.printshellcmds) else \
                 self.format(record)
